@@ -1,0 +1,26 @@
+//! credvend: a local AWS credential-vending daemon.
+//!
+//! # Layout
+//!
+//! Data flows one way: files -> profiles -> signer/STS -> cache -> HTTP handlers -> clients,
+//! with the audit log beside the cache and the handlers.
+//!
+//! - [`config`]: credvend's TOML file, environment overrides and defaults -> [`config::Config`].
+//! - [`env`], [`clock`], [`random`]: the process environment, time and randomness, injected.
+//! - [`secret`]: redacting secret types and [`secret::Credentials`].
+//! - [`profile`]: `~/.aws` parsing and resolution into a chain of base credentials and role hops.
+//! - [`sigv4`]: the request signer, pure functions.
+//! - [`sts`]: the STS client and the [`sts::Sts`] seam.
+//! - [`cache`]: the per-profile credential cache the servers read.
+//! - [`audit`]: audit events and their sink.
+
+pub mod audit;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod env;
+pub mod profile;
+pub mod random;
+pub mod secret;
+pub mod sigv4;
+pub mod sts;

@@ -1,0 +1,151 @@
+//! The user's `~/.aws` config and credentials files: parsing and resolution.
+//!
+//! [`ProfileSet::load`] reads both files (rust-ini, with the cross-SDK lexical rules of
+//! PROTOCOL.md C) into profiles that remember where each key came from. [`ProfileSet::resolve`]
+//! turns a profile name into a [`ProfileChain`]: the base credentials plus the AssumeRole hops
+//! to make, in order. Nothing here does I/O beyond reading the two files.
+
+mod error;
+mod parse;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use error::ProfileError;
+
+use crate::secret::Credentials;
+
+/// Where a key or section was found: file and 1-based line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// The 1-based line number.
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One key's value and where it was set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// The value, trimmed, inline comment removed.
+    pub value: String,
+    /// Where it was set.
+    pub location: Location,
+}
+
+/// One profile after merging the config file and the credentials file (credentials win).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// The profile name (`default`, or NAME from `[profile NAME]` / `[NAME]`).
+    pub name: String,
+    /// Lowercased key -> value. Secret values are here too: never print a `Profile` whole.
+    pub properties: BTreeMap<String, Property>,
+    /// Where the profile's section header was (the first one seen).
+    pub location: Option<Location>,
+}
+
+/// All profiles from both files, plus the `[services NAME]` sections of the config file.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileSet {
+    /// Profiles by name.
+    pub profiles: BTreeMap<String, Profile>,
+    /// `[services NAME]` sections: section name -> service (lowercase, e.g. `sts`) -> key -> value.
+    pub services: BTreeMap<String, BTreeMap<String, BTreeMap<String, Property>>>,
+}
+
+/// Paths of the two files. A missing file is an empty file.
+#[derive(Clone, Debug)]
+pub struct ProfilePaths {
+    /// `~/.aws/config` or `$AWS_CONFIG_FILE`.
+    pub config_file: PathBuf,
+    /// `~/.aws/credentials` or `$AWS_SHARED_CREDENTIALS_FILE`.
+    pub credentials_file: PathBuf,
+}
+
+/// `credential_source` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `Environment`: `AWS_ACCESS_KEY_ID` etc. of the daemon's own environment.
+    Environment,
+    /// `Ec2InstanceMetadata`: represented, not supported as a source yet.
+    Ec2InstanceMetadata,
+    /// `EcsContainer`: represented, not supported as a source yet.
+    EcsContainer,
+}
+
+/// Where the first hop of a chain gets its credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseCredentials {
+    /// Keys written in a profile (`aws_access_key_id` …, optionally `aws_session_token`).
+    Static {
+        /// The profile holding the keys.
+        profile: String,
+        /// The keys (long-term, or session credentials without a known expiry).
+        credentials: Credentials,
+        /// Where `aws_access_key_id` was set.
+        location: Location,
+    },
+    /// A `credential_source`, named in `profile`.
+    Source {
+        /// The profile naming the source.
+        profile: String,
+        /// Which source.
+        source: CredentialSource,
+        /// Where `credential_source` was set.
+        location: Location,
+    },
+}
+
+/// One AssumeRole call of a chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleHop {
+    /// The profile with `role_arn`.
+    pub profile: String,
+    /// `role_arn`.
+    pub role_arn: String,
+    /// `role_session_name`, if set.
+    pub role_session_name: Option<String>,
+    /// `external_id`, if set.
+    pub external_id: Option<String>,
+    /// `duration_seconds`, if set.
+    pub duration_seconds: Option<u32>,
+    /// `mfa_serial`, if set (resolution refuses it for now; kept for reporting).
+    pub mfa_serial: Option<String>,
+    /// Where `role_arn` was set.
+    pub location: Location,
+}
+
+/// `sts_regional_endpoints`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StsRegionalEndpoints {
+    /// Regional endpoints (the current SDK default).
+    #[default]
+    Regional,
+    /// The global endpoint for the legacy regions.
+    Legacy,
+}
+
+/// What a profile resolves to: base credentials, then role hops in call order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileChain {
+    /// The profile that was asked for.
+    pub profile: String,
+    /// Where the first hop gets its credentials.
+    pub base: BaseCredentials,
+    /// AssumeRole hops, first to last; empty for a profile with only keys.
+    pub hops: Vec<RoleHop>,
+    /// `region` of the requested profile, if set.
+    pub region: Option<String>,
+    /// `sts_regional_endpoints` of the requested profile, if set.
+    pub sts_regional_endpoints: Option<StsRegionalEndpoints>,
+    /// The STS endpoint from the profile: `[services]` sts `endpoint_url`, else `endpoint_url`.
+    pub endpoint_url: Option<String>,
+}

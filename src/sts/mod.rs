@@ -1,0 +1,167 @@
+//! STS: the AssumeRole, GetSessionToken and GetCallerIdentity calls credvend makes.
+//!
+//! [`Sts`] is the seam: the real [`client::StsClient`] signs form bodies with our SigV4 code and
+//! sends them over HTTPS; tests put a fake behind the same trait. Requests and results are
+//! plain types here; the wire (form encoding, XML) lives in `client` and `xml`.
+
+pub mod client;
+pub mod endpoint;
+mod error;
+mod form;
+mod xml;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use time::OffsetDateTime;
+
+pub use endpoint::Endpoint;
+pub use error::{StsError, StsErrorKind};
+
+use crate::secret::{Credentials, Secret};
+
+/// A boxed, sendable future: keeps [`Sts`] usable as `dyn Sts`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Parameters of `AssumeRole`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssumeRoleParams {
+    /// `RoleArn`.
+    pub role_arn: String,
+    /// `RoleSessionName`.
+    pub role_session_name: String,
+    /// `DurationSeconds`; STS defaults to 3600.
+    pub duration_seconds: Option<u32>,
+    /// `ExternalId`.
+    pub external_id: Option<String>,
+    /// `SerialNumber` of the MFA device.
+    pub serial_number: Option<String>,
+    /// `TokenCode` from the MFA device.
+    pub token_code: Option<Secret>,
+    /// `Policy`: an inline session policy (JSON).
+    pub policy: Option<String>,
+    /// `Tags.member.N`: session tags, key and value.
+    pub tags: Vec<(String, String)>,
+    /// `SourceIdentity`.
+    pub source_identity: Option<String>,
+}
+
+/// Parameters of `GetSessionToken`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GetSessionTokenParams {
+    /// `DurationSeconds`; STS defaults to 43200.
+    pub duration_seconds: Option<u32>,
+    /// `SerialNumber` of the MFA device.
+    pub serial_number: Option<String>,
+    /// `TokenCode` from the MFA device.
+    pub token_code: Option<Secret>,
+}
+
+/// What `AssumeRole` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssumedRole {
+    /// Session credentials (always with a token and an expiration).
+    pub credentials: Credentials,
+    /// `AssumedRoleUser/Arn`: `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`.
+    pub assumed_role_arn: String,
+    /// `AssumedRoleUser/AssumedRoleId`.
+    pub assumed_role_id: String,
+    /// `ResponseMetadata/RequestId`, when STS sent one.
+    pub request_id: Option<String>,
+}
+
+impl AssumedRole {
+    /// The account id: field 5 of the assumed-role ARN.
+    #[must_use]
+    pub fn account_id(&self) -> Option<&str> {
+        account_of_arn(&self.assumed_role_arn)
+    }
+}
+
+/// What `GetSessionToken` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionToken {
+    /// Session credentials (always with a token and an expiration).
+    pub credentials: Credentials,
+    /// `ResponseMetadata/RequestId`, when STS sent one.
+    pub request_id: Option<String>,
+}
+
+/// What `GetCallerIdentity` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerIdentity {
+    /// `UserId`.
+    pub user_id: String,
+    /// `Account`.
+    pub account: String,
+    /// `Arn`.
+    pub arn: String,
+    /// `ResponseMetadata/RequestId`, when STS sent one.
+    pub request_id: Option<String>,
+}
+
+/// The account id in an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:…`), if it has one.
+#[must_use]
+pub fn account_of_arn(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// The STS operations credvend uses. One implementation talks to AWS; tests fake it.
+pub trait Sts: Send + Sync + std::fmt::Debug {
+    /// `AssumeRole`, signed with `credentials`.
+    fn assume_role<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        credentials: &'a Credentials,
+        params: &'a AssumeRoleParams,
+    ) -> BoxFuture<'a, Result<AssumedRole, StsError>>;
+
+    /// `GetSessionToken`, signed with long-term `credentials`.
+    fn get_session_token<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        credentials: &'a Credentials,
+        params: &'a GetSessionTokenParams,
+    ) -> BoxFuture<'a, Result<SessionToken, StsError>>;
+
+    /// `GetCallerIdentity`, signed with `credentials`.
+    fn get_caller_identity<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<CallerIdentity, StsError>>;
+}
+
+/// Whole-second UTC `Z` form used on every wire credvend speaks (`2026-11-22T09:05:47Z`).
+#[must_use]
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_whole_second_utc() {
+        let at = datetime!(2026-11-22 09:05:47.837987 +02:00);
+        assert_eq!(format_timestamp(at), "2026-11-22T07:05:47Z");
+    }
+
+    #[test]
+    fn account_is_the_fifth_arn_field() {
+        assert_eq!(account_of_arn("arn:aws:sts::123456789012:assumed-role/r/s"), Some("123456789012"));
+        assert_eq!(account_of_arn("arn:aws:s3:::bucket"), None);
+        assert_eq!(account_of_arn("nonsense"), None);
+    }
+}

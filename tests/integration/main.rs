@@ -1,0 +1,7 @@
+//! The one integration-test binary: each module drives credvend against real peers.
+
+// The harness drives real processes, so it reads the real clock and environment, which the
+// library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
+#![allow(clippy::disallowed_methods, unreachable_pub)]
+
+mod support;
