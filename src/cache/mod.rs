@@ -55,5 +55,8 @@ pub enum CacheError {
 /// What the servers need from the cache; the real cache implements it and tests fake it.
 pub trait CredentialProvider: Send + Sync + std::fmt::Debug {
     /// The current credentials for `profile`, fetching them first if the profile is cold.
-    fn credentials<'a>(&'a self, profile: &'a str) -> BoxFuture<'a, Result<Arc<Served>, CacheError>>;
+    fn credentials<'a>(
+        &'a self,
+        profile: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<Served>, CacheError>>;
 }

@@ -41,7 +41,10 @@ pub struct SigningParams<'a> {
 impl std::fmt::Debug for SigningParams<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningParams")
-            .field("access_key_id", &crate::secret::mask_key_id(self.access_key_id))
+            .field(
+                "access_key_id",
+                &crate::secret::mask_key_id(self.access_key_id),
+            )
             .field("region", &self.region)
             .field("service", &self.service)
             .field("time", &self.time)

@@ -1,4 +1,16 @@
 //! Which STS endpoint a profile talks to, and with which signing region.
+//!
+//! Precedence follows the AWS SDKs' "service-specific endpoints" rules, with credvend's own
+//! `sts_endpoint` setting on top: `[aws] sts_endpoint`, `$AWS_ENDPOINT_URL_STS`,
+//! `$AWS_ENDPOINT_URL`, the profile's `[services]` sts `endpoint_url`, the profile's
+//! `endpoint_url`, then the regional endpoint of the region's partition (or the global one
+//! for the legacy regions when `sts_regional_endpoints = legacy`).
+
+use std::net::IpAddr;
+
+use super::{StsError, StsErrorKind};
+use crate::config::AwsSettings;
+use crate::profile::{ProfileChain, StsRegionalEndpoints};
 
 /// An STS endpoint: base URL plus the region that goes into the signature scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -7,4 +19,229 @@ pub struct Endpoint {
     pub url: String,
     /// The signing region.
     pub region: String,
+}
+
+/// Regions that use `sts.amazonaws.com` in legacy mode (botocore's endpoint rule set).
+const LEGACY_GLOBAL_REGIONS: &[&str] = &[
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "aws-global",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// The endpoint for `chain` under `aws`.
+pub fn resolve(chain: &ProfileChain, aws: &AwsSettings) -> Result<Endpoint, StsError> {
+    let region = chain.region.clone().unwrap_or_else(|| aws.region.clone());
+    let configured = aws
+        .sts_endpoint
+        .as_deref()
+        .or(aws.env_sts_endpoint.as_deref())
+        .or(chain.endpoint_url.as_deref());
+    let url = match configured {
+        Some(url) => {
+            check_url(url)?;
+            url.trim_end_matches('/').to_owned()
+        }
+        None => {
+            let mode = chain.sts_regional_endpoints.unwrap_or_default();
+            if mode == StsRegionalEndpoints::Legacy
+                && LEGACY_GLOBAL_REGIONS.contains(&region.as_str())
+            {
+                return Ok(Endpoint {
+                    url: "https://sts.amazonaws.com".into(),
+                    region: "us-east-1".into(),
+                });
+            }
+            format!("https://sts.{region}.{}", dns_suffix(&region))
+        }
+    };
+    Ok(Endpoint { url, region })
+}
+
+/// The DNS suffix of the partition `region` belongs to.
+fn dns_suffix(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        // aws and aws-us-gov share the suffix (sts.us-gov-west-1.amazonaws.com).
+        "amazonaws.com"
+    }
+}
+
+/// HTTPS anywhere; plain HTTP only to this machine (test endpoints such as moto).
+fn check_url(url: &str) -> Result<(), StsError> {
+    let bad = |reason: String| StsError::new(StsErrorKind::Request { reason });
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad(format!("STS endpoint {url:?} is not an http(s) URL")))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = host_of(authority);
+    if host.is_empty() {
+        return Err(bad(format!("STS endpoint {url:?} has no host")));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(host) => Ok(()),
+        "http" => Err(bad(format!(
+            "STS endpoint {url:?} uses plain http to a host that is not loopback; use https"
+        ))),
+        _ => Err(bad(format!("STS endpoint {url:?} is not an http(s) URL"))),
+    }
+}
+
+/// The host part of `host[:port]` or `[v6]:port`.
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// `localhost`, or an IP literal in 127.0.0.0/8 or `::1`.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{BaseCredentials, CredentialSource, Location};
+
+    fn chain(
+        region: Option<&str>,
+        mode: Option<StsRegionalEndpoints>,
+        url: Option<&str>,
+    ) -> ProfileChain {
+        ProfileChain {
+            profile: "p".into(),
+            base: BaseCredentials::Source {
+                profile: "p".into(),
+                source: CredentialSource::Environment,
+                location: Location {
+                    file: "config".into(),
+                    line: 1,
+                },
+            },
+            hops: vec![],
+            region: region.map(Into::into),
+            sts_regional_endpoints: mode,
+            endpoint_url: url.map(Into::into),
+        }
+    }
+
+    fn aws(region: &str, sts: Option<&str>, env: Option<&str>) -> AwsSettings {
+        AwsSettings {
+            config_file: "c".into(),
+            credentials_file: "k".into(),
+            region: region.into(),
+            sts_endpoint: sts.map(Into::into),
+            env_sts_endpoint: env.map(Into::into),
+            ca_file: None,
+            connect_timeout: std::time::Duration::from_secs(5),
+            timeout: std::time::Duration::from_secs(30),
+            max_attempts: 3,
+            duration_seconds: 3600,
+            role_session_name: "credvend".into(),
+            default_profile: "default".into(),
+        }
+    }
+
+    fn url(chain: &ProfileChain, aws: &AwsSettings) -> (String, String) {
+        let e = resolve(chain, aws).unwrap();
+        (e.url, e.region)
+    }
+
+    #[test]
+    fn regional_endpoints_by_partition() {
+        let a = aws("us-east-1", None, None);
+        let cases = [
+            ("eu-west-1", "https://sts.eu-west-1.amazonaws.com"),
+            ("cn-north-1", "https://sts.cn-north-1.amazonaws.com.cn"),
+            ("us-gov-west-1", "https://sts.us-gov-west-1.amazonaws.com"),
+        ];
+        for (region, want) in cases {
+            assert_eq!(
+                url(&chain(Some(region), None, None), &a),
+                (want.into(), region.into())
+            );
+        }
+        assert_eq!(
+            url(&chain(None, None, None), &a).0,
+            "https://sts.us-east-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn legacy_mode_uses_the_global_endpoint_only_for_legacy_regions() {
+        let a = aws("us-east-1", None, None);
+        let legacy = Some(StsRegionalEndpoints::Legacy);
+        assert_eq!(
+            url(&chain(Some("eu-west-1"), legacy, None), &a),
+            ("https://sts.amazonaws.com".into(), "us-east-1".into())
+        );
+        assert_eq!(
+            url(&chain(Some("af-south-1"), legacy, None), &a).0,
+            "https://sts.af-south-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn overrides_win_in_order_and_keep_the_signing_region() {
+        let c = chain(Some("eu-west-1"), None, Some("https://profile.example"));
+        assert_eq!(url(&c, &aws("x", None, None)).0, "https://profile.example");
+        assert_eq!(
+            url(&c, &aws("x", None, Some("http://127.0.0.1:5000/"))).0,
+            "http://127.0.0.1:5000"
+        );
+        let both = aws(
+            "x",
+            Some("https://config.example"),
+            Some("http://127.0.0.1:5000"),
+        );
+        assert_eq!(
+            url(&c, &both),
+            ("https://config.example".into(), "eu-west-1".into())
+        );
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let c = chain(None, None, None);
+        for ok in [
+            "http://127.0.0.1:5000",
+            "http://localhost:1",
+            "http://[::1]:80",
+            "https://sts.example",
+        ] {
+            assert!(
+                resolve(&c, &aws("us-east-1", Some(ok), None)).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://10.0.0.1",
+            "http://sts.amazonaws.com",
+            "ftp://x",
+            "sts.amazonaws.com",
+            "http://",
+        ] {
+            assert!(
+                resolve(&c, &aws("us-east-1", Some(bad), None)).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -195,13 +195,23 @@ mod tests {
             "Signature expired: 20260101T000000Z is now earlier than 20260101T020000Z (20260101T021500Z - 15 min.)",
         );
         assert!(expired.is_clock_skew());
-        assert!(!service(403, "SignatureDoesNotMatch", "The request signature we calculated does not match").is_clock_skew());
+        assert!(
+            !service(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match"
+            )
+            .is_clock_skew()
+        );
         assert!(service(400, "RequestExpired", "").is_clock_skew());
     }
 
     #[test]
     fn display_carries_code_message_and_request_id() {
         let text = service(403, "AccessDenied", "not allowed").to_string();
-        assert_eq!(text, "STS error AccessDenied: not allowed (HTTP 403, request id req-1)");
+        assert_eq!(
+            text,
+            "STS error AccessDenied: not allowed (HTTP 403, request id req-1)"
+        );
     }
 }

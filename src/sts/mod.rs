@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn account_is_the_fifth_arn_field() {
-        assert_eq!(account_of_arn("arn:aws:sts::123456789012:assumed-role/r/s"), Some("123456789012"));
+        assert_eq!(
+            account_of_arn("arn:aws:sts::123456789012:assumed-role/r/s"),
+            Some("123456789012")
+        );
         assert_eq!(account_of_arn("arn:aws:s3:::bucket"), None);
         assert_eq!(account_of_arn("nonsense"), None);
     }
