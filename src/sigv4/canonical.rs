@@ -109,7 +109,8 @@ pub fn canonical_uri(path: &str) -> String {
 }
 
 /// The canonical query: each name and value decoded from the wire form, re-encoded with only
-/// `-_.~` unreserved, sorted by encoded name then value, `name=` for a missing value.
+/// `-_.~` unreserved, sorted by encoded name then value, `name=` for a missing value. `+` is a
+/// literal plus (RFC 3986), not a space. Empty pieces (`a&&b`, a trailing `&`) are skipped.
 #[must_use]
 pub fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = query
@@ -223,6 +224,13 @@ mod tests {
     #[test]
     fn the_query_keeps_plus_literal_and_splits_only_the_first_equals() {
         assert_eq!(canonical_query("a=b=c+d"), "a=b%3Dc%2Bd");
+    }
+
+    #[test]
+    fn empty_query_pieces_are_no_parameter_but_a_lone_equals_is() {
+        // botocore's URL route would sign each empty piece as `=` (see the botocore test).
+        assert_eq!(canonical_query("b=2&&a=1&"), "a=1&b=2");
+        assert_eq!(canonical_query("=&a"), "=&a=");
     }
 
     #[test]

@@ -4,5 +4,6 @@
 // library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
+mod sigv4_botocore;
 mod sigv4_vectors;
 mod support;
