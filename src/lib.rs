@@ -16,6 +16,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod env;
@@ -24,3 +25,4 @@ pub mod random;
 pub mod secret;
 pub mod sigv4;
 pub mod sts;
+pub mod telemetry;

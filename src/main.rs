@@ -1,3 +1,1 @@
-//! The `credvend` binary: parses the command line and runs a subcommand.
-
 fn main() {}

@@ -1,1 +1,423 @@
-//! stub
+//! The real STS client: form body, SigV4 signature, HTTPS (plain HTTP only to loopback test
+//! endpoints), bounded reads, retries with jittered exponential backoff, and clock-skew
+//! correction.
+//!
+//! Skew: when STS rejects a request as expired or skewed and its `Date` header is more than
+//! five minutes from our corrected clock, the offset goes into the shared [`AwsClock`] (never
+//! the system clock), a warning says so once, and the request is signed again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::{Method, Request, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+
+use super::{
+    AssumeRoleParams, AssumedRole, BoxFuture, CallerIdentity, Endpoint, GetSessionTokenParams,
+    SessionToken, Sts, StsError, StsErrorKind, form, xml,
+};
+use crate::clock::{AwsClock, Clock};
+use crate::config::AwsSettings;
+use crate::random::Random;
+use crate::secret::Credentials;
+use crate::sigv4::{self, SignableRequest, SigningParams};
+
+/// Largest STS answer read; real ones are a few KiB (session tokens have no fixed bound).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// A skew smaller than this is left alone (STS itself tolerates 15 minutes).
+const SKEW_THRESHOLD: time::Duration = time::Duration::minutes(5);
+/// First retry delay; doubles per attempt up to [`MAX_RETRY_DELAY`].
+const BASE_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// Longest single retry delay within one call.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+const USER_AGENT: &str = concat!("credvend/", env!("CARGO_PKG_VERSION"));
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// STS over HTTPS.
+#[derive(Debug)]
+pub struct StsClient {
+    http: HttpClient,
+    clock: Arc<AwsClock>,
+    random: Arc<dyn Random>,
+    timeout: Duration,
+    max_attempts: u32,
+}
+
+/// One raw answer.
+struct Answer {
+    status: u16,
+    date: Option<OffsetDateTime>,
+    body: String,
+}
+
+impl StsClient {
+    /// A client with the timeouts, attempts and trust anchors of `aws`, signing with `clock`.
+    pub fn new(
+        aws: &AwsSettings,
+        clock: Arc<AwsClock>,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, StsError> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(aws.connect_timeout));
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(aws.ca_file.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Ok(Self {
+            http,
+            clock,
+            random,
+            timeout: aws.timeout,
+            max_attempts: aws.max_attempts.max(1),
+        })
+    }
+
+    /// The corrected clock this client signs with.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<AwsClock> {
+        &self.clock
+    }
+
+    /// Sends `body` until it succeeds, fails for good, or runs out of attempts.
+    async fn execute<T>(
+        &self,
+        action: &'static str,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        body: String,
+        parse: fn(u16, &str) -> Result<T, StsError>,
+    ) -> Result<T, StsError> {
+        let mut attempt = 0;
+        let mut skew_corrected = false;
+        loop {
+            attempt += 1;
+            let result = match self.attempt(endpoint, credentials, &body).await {
+                Ok(answer) if answer.status == 200 => parse(answer.status, &answer.body),
+                Ok(answer) => {
+                    let err = xml::error(answer.status, &answer.body);
+                    // One extra, uncounted attempt once the clock is corrected.
+                    if err.is_clock_skew() && !skew_corrected && self.correct_skew(answer.date) {
+                        skew_corrected = true;
+                        attempt -= 1;
+                        continue;
+                    }
+                    Err(err)
+                }
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(value) => {
+                    debug!(action, endpoint = %endpoint.url, attempt, "sts call succeeded");
+                    return Ok(value);
+                }
+                Err(err) if err.is_retryable() && attempt < self.max_attempts => {
+                    let delay = self.retry_delay(attempt);
+                    warn!(action, endpoint = %endpoint.url, attempt, error = %err, ?delay, "sts call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random.
+    fn retry_delay(&self, attempt: u32) -> Duration {
+        let exp = BASE_RETRY_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(MAX_RETRY_DELAY);
+        capped / 2 + capped.mul_f64(self.random.unit() / 2.0)
+    }
+
+    /// Learns the offset from STS's `Date` when it is far from ours. True if it changed.
+    fn correct_skew(&self, server_date: Option<OffsetDateTime>) -> bool {
+        let Some(server) = server_date else {
+            return false;
+        };
+        if (server - self.clock.now()).abs() <= SKEW_THRESHOLD {
+            return false;
+        }
+        let offset = server - self.clock.local_now();
+        self.clock.set_offset(offset);
+        let (direction, sign) = if offset.is_negative() {
+            ("ahead of", '-')
+        } else {
+            ("behind", '+')
+        };
+        let shown = hours_minutes(offset.abs());
+        warn!("local clock is {shown} {direction} AWS; correcting signatures by {sign}{shown}");
+        true
+    }
+
+    /// One signed request and its bounded answer.
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        body: &str,
+    ) -> Result<Answer, StsError> {
+        let request = self.signed_request(endpoint, credentials, body)?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| transport(endpoint, &e))?;
+            let status = response.status().as_u16();
+            let date = response
+                .headers()
+                .get(hyper::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_http_date);
+            let bytes = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    StsError::new(StsErrorKind::InvalidResponse {
+                        status,
+                        reason: format!(
+                            "body unreadable or over {MAX_RESPONSE_BYTES} bytes ({})",
+                            chain(&*e)
+                        ),
+                    })
+                })?
+                .to_bytes();
+            let body = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                StsError::new(StsErrorKind::InvalidResponse {
+                    status,
+                    reason: "body is not UTF-8".into(),
+                })
+            })?;
+            Ok(Answer { status, date, body })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                StsError::new(StsErrorKind::Timeout {
+                    endpoint: endpoint.url.clone(),
+                })
+            })?
+    }
+
+    /// A POST of `body` to `endpoint`, signed now (by the corrected clock).
+    fn signed_request(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &Credentials,
+        body: &str,
+    ) -> Result<Request<Full<Bytes>>, StsError> {
+        let bad = |reason: String| StsError::new(StsErrorKind::Request { reason });
+        let uri: Uri = endpoint
+            .url
+            .parse()
+            .map_err(|_| bad(format!("STS endpoint {:?} is not a URL", endpoint.url)))?;
+        let host = signed_host(&uri)
+            .ok_or_else(|| bad(format!("STS endpoint {:?} has no host", endpoint.url)))?;
+        let path = match uri.path() {
+            "" => "/",
+            p => p,
+        };
+        let headers = vec![
+            ("content-type".to_owned(), CONTENT_TYPE.to_owned()),
+            ("host".to_owned(), host),
+        ];
+        let signing = sigv4::sign(
+            &SignableRequest {
+                method: "POST",
+                path,
+                query: "",
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+            &SigningParams {
+                access_key_id: &credentials.access_key_id,
+                secret_access_key: credentials.secret_access_key.expose(),
+                session_token: credentials.session_token.as_ref().map(|t| t.expose()),
+                region: &endpoint.region,
+                service: "sts",
+                time: self.clock.now(),
+            },
+        );
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(hyper::header::USER_AGENT, USER_AGENT);
+        for (name, value) in headers.iter().map(|(n, v)| (n.as_str(), v.as_str())) {
+            builder = builder.header(name, value);
+        }
+        for (name, value) in &signing.headers {
+            builder = builder.header(*name, value);
+        }
+        // The error would quote no header values, but say nothing specific to be safe.
+        builder
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .map_err(|_| {
+                bad("a header value is not valid in HTTP (check the keys and token)".into())
+            })
+    }
+}
+
+impl Sts for StsClient {
+    fn assume_role<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        credentials: &'a Credentials,
+        params: &'a AssumeRoleParams,
+    ) -> BoxFuture<'a, Result<AssumedRole, StsError>> {
+        Box::pin(self.execute(
+            "AssumeRole",
+            endpoint,
+            credentials,
+            form::assume_role(params),
+            xml::assume_role,
+        ))
+    }
+
+    fn get_session_token<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        credentials: &'a Credentials,
+        params: &'a GetSessionTokenParams,
+    ) -> BoxFuture<'a, Result<SessionToken, StsError>> {
+        Box::pin(self.execute(
+            "GetSessionToken",
+            endpoint,
+            credentials,
+            form::get_session_token(params),
+            xml::session_token,
+        ))
+    }
+
+    fn get_caller_identity<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        credentials: &'a Credentials,
+    ) -> BoxFuture<'a, Result<CallerIdentity, StsError>> {
+        Box::pin(self.execute(
+            "GetCallerIdentity",
+            endpoint,
+            credentials,
+            form::get_caller_identity(),
+            xml::caller_identity,
+        ))
+    }
+}
+
+/// The `host` value to sign: the authority without the scheme's default port.
+fn signed_host(uri: &Uri) -> Option<String> {
+    let authority = uri.authority()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    Some(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_owned(),
+    })
+}
+
+/// Trust anchors: the CA file alone when configured (like `AWS_CA_BUNDLE`), else the system
+/// store (feature `native-roots`), falling back to the bundled Mozilla roots (`webpki-roots`).
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, StsError> {
+    let tls_error = |reason: String| StsError::new(StsErrorKind::Request { reason });
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| tls_error(format!("TLS setup failed: {e}")))?;
+    if let Some(path) = ca_file {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| tls_error(format!("cannot read CA file {}: {e}", path.display())))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| tls_error(format!("CA file {}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| tls_error(format!("CA file {}: {e}", path.display())))?;
+        }
+        if roots.is_empty() {
+            return Err(tls_error(format!(
+                "CA file {} holds no certificate",
+                path.display()
+            )));
+        }
+        return Ok(builder.with_root_certificates(roots).with_no_client_auth());
+    }
+    default_roots(builder).map_err(tls_error)
+}
+
+type WantsVerifier = rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>;
+
+#[cfg(feature = "native-roots")]
+fn default_roots(builder: WantsVerifier) -> Result<rustls::ClientConfig, String> {
+    use hyper_rustls::ConfigBuilderExt;
+    match builder.clone().with_native_roots() {
+        Ok(b) => Ok(b.with_no_client_auth()),
+        #[cfg(feature = "webpki-roots")]
+        Err(_) => Ok(builder.with_webpki_roots().with_no_client_auth()),
+        #[cfg(not(feature = "webpki-roots"))]
+        Err(e) => Err(format!("no usable system trust store: {e}")),
+    }
+}
+
+#[cfg(all(not(feature = "native-roots"), feature = "webpki-roots"))]
+fn default_roots(builder: WantsVerifier) -> Result<rustls::ClientConfig, String> {
+    use hyper_rustls::ConfigBuilderExt;
+    Ok(builder.with_webpki_roots().with_no_client_auth())
+}
+
+#[cfg(not(any(feature = "native-roots", feature = "webpki-roots")))]
+fn default_roots(builder: WantsVerifier) -> Result<rustls::ClientConfig, String> {
+    let _ = builder;
+    Err("built without trust roots: set [aws] ca_file".into())
+}
+
+fn transport(endpoint: &Endpoint, e: &hyper_util::client::legacy::Error) -> StsError {
+    StsError::new(StsErrorKind::Transport {
+        endpoint: endpoint.url.clone(),
+        cause: chain(e),
+    })
+}
+
+/// An error and all its causes, `: `-separated (hyper-util hides the rustls cause otherwise).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `2h03m` style.
+fn hours_minutes(d: time::Duration) -> String {
+    let minutes = d.whole_minutes();
+    format!("{}h{:02}m", minutes / 60, minutes % 60)
+}
+
+/// An HTTP `Date` (RFC 1123, `Sun, 06 Nov 1994 08:49:37 GMT`).
+fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value.trim(), &format)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}

@@ -10,6 +10,9 @@ mod error;
 mod form;
 mod xml;
 
+#[cfg(test)]
+mod client_tests;
+
 use std::future::Future;
 use std::pin::Pin;
 

@@ -3,7 +3,11 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
-use std::path::PathBuf;
+pub mod home;
+pub mod moto;
+pub mod proxy;
+
+use std::path::{Path, PathBuf};
 
 /// Whether we run under CI, where a missing peer is a failure, never a skip.
 pub fn in_ci() -> bool {
@@ -41,4 +45,51 @@ pub fn data(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(rel)
+}
+
+/// A script under `tests/peers`.
+pub fn peer_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name)
+}
+
+/// The environment every peer and every credvend run gets (TESTING.md): a fresh HOME with
+/// the AWS files inside it, a region, proxies that fail at once for anything not on
+/// loopback, and none of the `AWS_*` variables this machine exports.
+pub fn scrubbed_env(home: Option<&Path>) -> Vec<(String, String)> {
+    let home = home.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let mut env = vec![
+        ("PATH".to_owned(), std::env::var("PATH").unwrap_or_default()),
+        ("HOME".to_owned(), home.display().to_string()),
+        (
+            "AWS_CONFIG_FILE".to_owned(),
+            home.join(".aws/config").display().to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".to_owned(),
+            home.join(".aws/credentials").display().to_string(),
+        ),
+        ("AWS_DEFAULT_REGION".to_owned(), "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+        ("HTTP_PROXY".to_owned(), "http://127.0.0.1:9".to_owned()),
+        ("HTTPS_PROXY".to_owned(), "http://127.0.0.1:9".to_owned()),
+        ("NO_PROXY".to_owned(), "127.0.0.1,localhost".to_owned()),
+        (
+            "XDG_CONFIG_HOME".to_owned(),
+            home.join(".config").display().to_string(),
+        ),
+        (
+            "XDG_STATE_HOME".to_owned(),
+            home.join(".local/state").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME".to_owned(),
+            home.join(".local/share").display().to_string(),
+        ),
+    ];
+    if let Ok(level) = std::env::var("RUST_LOG") {
+        env.push(("RUST_LOG".to_owned(), level));
+    }
+    env
 }

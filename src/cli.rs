@@ -1,0 +1,64 @@
+//! The command line, as clap definitions only; `main` turns it into actions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// credvend: serves short-lived AWS credentials from your ~/.aws profiles on the EC2 metadata
+/// (IMDS) and ECS container-credentials endpoints.
+#[derive(Debug, Parser)]
+#[command(name = "credvend", version, about, long_about = None)]
+pub struct Cli {
+    /// credvend's own config file (TOML); default: <config dir>/credvend/config.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground until SIGTERM or SIGINT; SIGHUP reloads.
+    Serve,
+    /// Mint credentials for a profile once through STS and print who they are.
+    Check {
+        /// The profile (default: $AWS_PROFILE, else "default").
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// List the profiles found in ~/.aws and how each resolves.
+    Profiles,
+    /// Print the environment a client needs to use the running daemon.
+    Env {
+        /// The profile to point ECS clients at (default: the first ECS profile).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Print `docker run` flags instead of shell `export` lines.
+        #[arg(long)]
+        docker: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_is_accepted_before_or_after_the_subcommand() {
+        let a = Cli::try_parse_from(["credvend", "--config", "c.toml", "check", "--profile", "p"])
+            .unwrap();
+        let b = Cli::try_parse_from(["credvend", "check", "--profile", "p", "--config", "c.toml"])
+            .unwrap();
+        assert_eq!(a.config, b.config);
+        assert!(matches!(a.command, Command::Check { profile: Some(ref p) } if p == "p"));
+    }
+}
