@@ -97,7 +97,10 @@ pub(super) fn check_url(key: &str, url: &str) -> Result<String> {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
-    if host.is_empty() || url.chars().any(char::is_whitespace) {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains spaces or control characters"));
+    }
+    if host.is_empty() {
         return Err(bad("has no host"));
     }
     match scheme.to_ascii_lowercase().as_str() {

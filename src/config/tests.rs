@@ -577,6 +577,8 @@ fn bad_environment_values_name_the_variable_not_the_file() {
         ("AWS_DEFAULT_REGION", "x/y"),
         ("AWS_ENDPOINT_URL_STS", "http://10.0.0.1"),
         ("AWS_ENDPOINT_URL", "nope"),
+        ("AWS_ENDPOINT_URL", "https://"),
+        ("AWS_ENDPOINT_URL", "https://a b"),
         ("STATE_DIRECTORY", "relative"),
         ("AWS_PROFILE", "a/b"),
     ];
