@@ -1,0 +1,344 @@
+//! Turns the file as written ([`RawConfig`]), the environment and the platform defaults into
+//! a [`Config`], checking every value on the way.
+//!
+//! Errors name the key the value came from: the TOML key (`aws.region`), or `$AWS_REGION`
+//! when the environment supplied it. The caller adds the file and line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::check::{
+    check_listeners, check_profile, check_region, check_session_name, check_url, listen, networks,
+    positive,
+};
+use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds};
+use super::*;
+use crate::env::Env;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::invalid(key, message)
+}
+
+/// The key to blame for a defaulted profile name: only `$AWS_PROFILE` can make it bad.
+fn profile_from_env() -> String {
+    format!("${ENV_PROFILE}")
+}
+
+/// Everything from `raw`, with the environment on top and defaults below.
+pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Result<Config> {
+    let home = env.home();
+    let state_dir = state_dir(raw.state_dir.as_deref(), defaults, env)?;
+    let aws = aws(&raw.aws, env)?;
+    let cache = cache(&raw.cache)?;
+    // No [[imds]] at all means one listener with every default.
+    let imds: Vec<ImdsListener> = raw
+        .imds
+        .unwrap_or_else(|| vec![RawImds::default()])
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| imds(&format!("imds[{i}]"), raw, &aws.default_profile, home))
+        .collect::<Result<_>>()?;
+    let ecs = ecs(&raw.ecs, &aws.default_profile, &state_dir, home)?;
+    let audit = audit(&raw.audit, &state_dir, home)?;
+
+    let mut listeners: Vec<(String, SocketAddr, &[IpNet])> = imds
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("imds[{i}]"), l.listen, &l.allowed_networks[..]))
+        .collect();
+    if let Some(ecs) = &ecs {
+        listeners.push(("ecs".into(), ecs.listen, &ecs.allowed_networks[..]));
+    }
+    check_listeners(&listeners)?;
+
+    Ok(Config {
+        file: None,
+        state_dir,
+        aws,
+        cache,
+        imds,
+        ecs,
+        audit,
+    })
+}
+
+/// `state_dir`, else `$STATE_DIRECTORY` (systemd's `StateDirectory=`), else the platform's.
+fn state_dir(raw: Option<&str>, defaults: &DefaultPaths, env: &Env) -> Result<PathBuf> {
+    let (key, dir) = if let Some(value) = raw {
+        (
+            "state_dir".to_owned(),
+            expand("state_dir", value, env.home())?,
+        )
+    } else if let Some(value) = env.get(ENV_STATE_DIRECTORY) {
+        // systemd joins several StateDirectory= entries with ':'; the first is ours.
+        let first = value.split(':').next().unwrap_or_default();
+        let key = format!("${ENV_STATE_DIRECTORY}");
+        (key.clone(), expand(&key, first, env.home())?)
+    } else if let Some(dir) = &defaults.state_dir {
+        ("state_dir".to_owned(), dir.clone())
+    } else {
+        return Err(invalid(
+            "state_dir",
+            format!("no default state directory (${ENV_STATE_DIRECTORY} and $HOME are unset)"),
+        ));
+    };
+    if dir.is_relative() {
+        return Err(invalid(key, format!("{dir:?} is not an absolute path")));
+    }
+    Ok(dir)
+}
+
+fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
+    let home = env.home();
+    let path = |names: &[&str], value: &Option<String>, key: &str, default: &str| {
+        let (key, value) = pick(env, names, value.as_deref(), key, default);
+        expand(&key, value, home)
+    };
+    let config_file = path(
+        &[ENV_CONFIG_FILE],
+        &raw.config_file,
+        "aws.config_file",
+        DEFAULT_AWS_CONFIG_FILE,
+    )?;
+    let credentials_file = path(
+        &[ENV_SHARED_CREDENTIALS_FILE],
+        &raw.credentials_file,
+        "aws.credentials_file",
+        DEFAULT_AWS_CREDENTIALS_FILE,
+    )?;
+    let (key, region) = pick(
+        env,
+        &[ENV_REGION, ENV_DEFAULT_REGION],
+        raw.region.as_deref(),
+        "aws.region",
+        DEFAULT_REGION,
+    );
+    check_region(&key, region)?;
+    let sts_endpoint = match &raw.sts_endpoint {
+        Some(url) => Some(check_url("aws.sts_endpoint", url)?),
+        None => None,
+    };
+    let env_sts_endpoint = match from_env(env, &[ENV_ENDPOINT_URL_STS, ENV_ENDPOINT_URL]) {
+        Some((key, url)) => Some(check_url(&key, url)?),
+        None => None,
+    };
+    let ca_file = match &raw.ca_file {
+        Some(value) => Some(expand("aws.ca_file", value, home)?),
+        None => None,
+    };
+    let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if max_attempts < 1 {
+        return Err(invalid("aws.max_attempts", "must be at least 1"));
+    }
+    let duration_seconds = raw.duration_seconds.unwrap_or(DEFAULT_DURATION_SECONDS);
+    if !DURATION_SECONDS_RANGE.contains(&duration_seconds) {
+        return Err(invalid(
+            "aws.duration_seconds",
+            format!(
+                "must be between {} and {} (got {duration_seconds})",
+                DURATION_SECONDS_RANGE.start(),
+                DURATION_SECONDS_RANGE.end()
+            ),
+        ));
+    }
+    let role_session_name = raw
+        .role_session_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.into());
+    check_session_name("aws.role_session_name", &role_session_name)?;
+    Ok(AwsSettings {
+        config_file,
+        credentials_file,
+        region: region.to_owned(),
+        sts_endpoint,
+        env_sts_endpoint,
+        ca_file,
+        connect_timeout: positive(
+            "aws.connect_timeout_seconds",
+            raw.connect_timeout_seconds,
+            DEFAULT_CONNECT_TIMEOUT,
+        )?,
+        timeout: positive("aws.timeout_seconds", raw.timeout_seconds, DEFAULT_TIMEOUT)?,
+        max_attempts,
+        duration_seconds,
+        role_session_name,
+        default_profile: env.get(ENV_PROFILE).unwrap_or(DEFAULT_PROFILE).to_owned(),
+    })
+}
+
+fn cache(raw: &RawCache) -> Result<CacheSettings> {
+    let margin = raw
+        .refresh_margin_seconds
+        .map_or(DEFAULT_REFRESH_MARGIN, Duration::from_secs);
+    let jitter = raw
+        .refresh_jitter_seconds
+        .map_or(DEFAULT_REFRESH_JITTER, Duration::from_secs);
+    let (min, session) = (MIN_REFRESH_MARGIN.as_secs(), REFERENCE_SESSION.as_secs());
+    if margin < MIN_REFRESH_MARGIN || margin >= REFERENCE_SESSION {
+        return Err(invalid(
+            "cache.refresh_margin_seconds",
+            format!(
+                "must be at least {min} (clients get credentials with more than 20 minutes \
+                 left) and less than {session} (it is relative to a one-hour session); got {}",
+                margin.as_secs()
+            ),
+        ));
+    }
+    if margin + jitter >= REFERENCE_SESSION {
+        return Err(invalid(
+            "cache.refresh_jitter_seconds",
+            format!(
+                "refresh_margin_seconds + refresh_jitter_seconds must be less than {session}; \
+                 got {}",
+                (margin + jitter).as_secs()
+            ),
+        ));
+    }
+    Ok(CacheSettings {
+        refresh_margin: margin,
+        refresh_jitter: jitter,
+        max_backoff: positive(
+            "cache.max_backoff_seconds",
+            raw.max_backoff_seconds,
+            DEFAULT_MAX_BACKOFF,
+        )?,
+    })
+}
+
+fn imds(
+    key: &str,
+    raw: &RawImds,
+    default_profile: &str,
+    home: Option<&str>,
+) -> Result<ImdsListener> {
+    let (profile_key, profile) = match &raw.profile {
+        Some(profile) => (format!("{key}.profile"), profile.as_str()),
+        None => (profile_from_env(), default_profile),
+    };
+    check_profile(&profile_key, profile)?;
+    Ok(ImdsListener {
+        listen: listen(
+            &format!("{key}.listen"),
+            raw.listen.as_deref(),
+            DEFAULT_IMDS_LISTEN,
+        )?,
+        profile: profile.to_owned(),
+        imdsv1: raw.imdsv1.unwrap_or(true),
+        public_key_file: match &raw.public_key_file {
+            Some(value) => Some(expand(&format!("{key}.public_key_file"), value, home)?),
+            None => None,
+        },
+        allowed_networks: networks(key, raw.allowed_networks.as_deref())?,
+    })
+}
+
+/// `[ecs]`, checked even when disabled (a bad value is never silently ignored); `None` when
+/// `enabled = false`.
+fn ecs(
+    raw: &RawEcs,
+    default_profile: &str,
+    state_dir: &Path,
+    home: Option<&str>,
+) -> Result<Option<EcsListener>> {
+    let listen = listen("ecs.listen", raw.listen.as_deref(), DEFAULT_ECS_LISTEN)?;
+    let token_file = state_file(
+        "ecs.token_file",
+        raw.token_file.as_deref(),
+        ECS_TOKEN_FILE_NAME,
+        state_dir,
+        home,
+    )?;
+    let profiles = raw
+        .profiles
+        .clone()
+        .unwrap_or_else(|| vec![default_profile.to_owned()]);
+    for (i, profile) in profiles.iter().enumerate() {
+        let key = match raw.profiles {
+            Some(_) => format!("ecs.profiles[{i}]"),
+            None => profile_from_env(),
+        };
+        check_profile(&key, profile)?;
+        if profiles[..i].contains(profile) {
+            return Err(invalid(key, format!("{profile:?} is listed twice")));
+        }
+    }
+    let allowed_networks = networks("ecs", raw.allowed_networks.as_deref())?;
+    if !raw.enabled.unwrap_or(true) {
+        return Ok(None);
+    }
+    if profiles.is_empty() {
+        return Err(invalid(
+            "ecs.profiles",
+            "must name at least one profile (or set enabled = false)",
+        ));
+    }
+    Ok(Some(EcsListener {
+        listen,
+        token_file,
+        profiles,
+        allowed_networks,
+    }))
+}
+
+fn audit(raw: &RawAudit, state_dir: &Path, home: Option<&str>) -> Result<AuditSettings> {
+    let path = state_file(
+        "audit.path",
+        raw.path.as_deref(),
+        AUDIT_FILE_NAME,
+        state_dir,
+        home,
+    )?;
+    Ok(AuditSettings {
+        path: raw.enabled.unwrap_or(true).then_some(path),
+    })
+}
+
+/// The environment's value (first of `names` that is set), else the file's, else `default`;
+/// with the key to blame.
+fn pick<'a>(
+    env: &'a Env,
+    names: &[&str],
+    file: Option<&'a str>,
+    key: &str,
+    default: &'a str,
+) -> (String, &'a str) {
+    from_env(env, names).unwrap_or_else(|| (key.to_owned(), file.unwrap_or(default)))
+}
+
+/// The first of `names` set in `env`, as (`$NAME`, value).
+fn from_env<'a>(env: &'a Env, names: &[&str]) -> Option<(String, &'a str)> {
+    names
+        .iter()
+        .find_map(|name| Some((format!("${name}"), env.get(name)?)))
+}
+
+/// `value` as a path, with a leading `~/` taken from `$HOME`.
+fn expand(key: &str, value: &str, home: Option<&str>) -> Result<PathBuf> {
+    if value.is_empty() {
+        return Err(invalid(key, "must not be empty"));
+    }
+    match value.strip_prefix("~/") {
+        None => Ok(PathBuf::from(value)),
+        Some(rest) => home.map(|home| Path::new(home).join(rest)).ok_or_else(|| {
+            invalid(
+                key,
+                format!("{value:?} starts with ~/ but $HOME is not set"),
+            )
+        }),
+    }
+}
+
+/// A file credvend writes: relative paths (and the default) are under the state directory.
+fn state_file(
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+    state_dir: &Path,
+    home: Option<&str>,
+) -> Result<PathBuf> {
+    let path = expand(key, value.unwrap_or(default), home)?;
+    Ok(state_dir.join(path))
+}

@@ -1,0 +1,71 @@
+//! The TOML file as written: every key optional, unknown keys refused. `build` turns this
+//! into a [`Config`](super::Config) with the environment and the defaults.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) state_dir: Option<String>,
+    #[serde(default)]
+    pub(super) aws: RawAws,
+    #[serde(default)]
+    pub(super) cache: RawCache,
+    /// `None` when no `[[imds]]` is written (one default listener); `Some([])` for `imds = []`.
+    pub(super) imds: Option<Vec<RawImds>>,
+    #[serde(default)]
+    pub(super) ecs: RawEcs,
+    #[serde(default)]
+    pub(super) audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAws {
+    pub(super) config_file: Option<String>,
+    pub(super) credentials_file: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) sts_endpoint: Option<String>,
+    pub(super) ca_file: Option<String>,
+    pub(super) connect_timeout_seconds: Option<u64>,
+    pub(super) timeout_seconds: Option<u64>,
+    pub(super) max_attempts: Option<u32>,
+    pub(super) duration_seconds: Option<u32>,
+    pub(super) role_session_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCache {
+    pub(super) refresh_margin_seconds: Option<u64>,
+    pub(super) refresh_jitter_seconds: Option<u64>,
+    pub(super) max_backoff_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImds {
+    pub(super) listen: Option<String>,
+    pub(super) profile: Option<String>,
+    pub(super) imdsv1: Option<bool>,
+    pub(super) public_key_file: Option<String>,
+    pub(super) allowed_networks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEcs {
+    pub(super) enabled: Option<bool>,
+    pub(super) listen: Option<String>,
+    pub(super) token_file: Option<String>,
+    pub(super) profiles: Option<Vec<String>>,
+    pub(super) allowed_networks: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub(super) enabled: Option<bool>,
+    pub(super) path: Option<String>,
+}
