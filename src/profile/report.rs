@@ -137,3 +137,51 @@ impl fmt::Display for ProfileReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    const TOKEN: &str = "FwoGZXIvYXdzEXAMPLETOKEN+/=";
+
+    fn lines(config: &str, credentials: &str, env: &Env) -> Vec<String> {
+        let mut set = ProfileSet::default();
+        set.merge_text(config, Path::new("config"), true).unwrap();
+        set.merge_text(credentials, Path::new("credentials"), false)
+            .unwrap();
+        set.report(env).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn each_profile_says_how_it_resolves_where_it_is_and_its_region() {
+        let config = "[profile dev]\nrole_arn = arn:aws:iam::1:role/dev\nsource_profile = mid\nregion = eu-west-1\n\
+                      [profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = base\n\
+                      [profile env]\nrole_arn = arn:aws:iam::1:role/env\ncredential_source = Environment\n\
+                      [profile broken]\nrole_arn = r\n";
+        let credentials = format!(
+            "[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = {SECRET}\n\
+             [sess]\naws_access_key_id = ASIAEXAMPLESESSEKEY\naws_secret_access_key = {SECRET}\naws_session_token = {TOKEN}\n"
+        );
+        let env = Env::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ]);
+        let got = lines(config, &credentials, &env);
+        assert_eq!(
+            got,
+            [
+                "base: static keys ****MPLE [credentials:1]",
+                "broken: error: config:12: profile `broken` sets role_arn but neither source_profile nor credential_source [config:11]",
+                "dev: role arn:aws:iam::1:role/dev via profile base (static keys ****MPLE) (chain dev -> mid -> base) [config:1] region eu-west-1",
+                "env: role arn:aws:iam::1:role/env via credential_source Environment (chain env) [config:8]",
+                "mid: role arn:aws:iam::1:role/mid via profile base (static keys ****MPLE) (chain mid -> base) [config:5]",
+                "sess: session keys ****EKEY [credentials:4]",
+            ]
+        );
+        let all = got.join("\n");
+        assert!(!all.contains(SECRET) && !all.contains(TOKEN), "{all}");
+    }
+}

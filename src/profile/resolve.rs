@@ -268,3 +268,271 @@ fn sts_regional_endpoints(profile: &Profile) -> Result<Option<StsRegionalEndpoin
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn set(config: &str, credentials: &str) -> ProfileSet {
+        let mut set = ProfileSet::default();
+        set.merge_text(config, Path::new("config"), true).unwrap();
+        set.merge_text(credentials, Path::new("credentials"), false)
+            .unwrap();
+        set
+    }
+
+    fn no_env() -> Env {
+        Env::from_pairs::<&str, &str>([])
+    }
+
+    fn resolve(set: &ProfileSet, name: &str) -> Result<ProfileChain, ProfileError> {
+        set.resolve(name, &no_env())
+    }
+
+    fn hop_names(chain: &ProfileChain) -> Vec<&str> {
+        chain.hops.iter().map(|h| h.profile.as_str()).collect()
+    }
+
+    const KEYS: &str = "aws_access_key_id = AKIDBASE\naws_secret_access_key = s/e+c=\n";
+
+    #[test]
+    fn keys_only_resolve_to_static_credentials_without_hops() {
+        let set = set("", &format!("[default]\n{KEYS}aws_security_token = T\n"));
+        let chain = resolve(&set, "default").unwrap();
+        assert!(chain.hops.is_empty());
+        let BaseCredentials::Static {
+            credentials,
+            location,
+            ..
+        } = chain.base
+        else {
+            panic!("not static");
+        };
+        assert_eq!(credentials.access_key_id, "AKIDBASE");
+        assert_eq!(credentials.secret_access_key.expose(), "s/e+c=");
+        assert_eq!(credentials.session_token.unwrap().expose(), "T");
+        assert_eq!(location.to_string(), "credentials:2");
+    }
+
+    #[test]
+    fn chains_are_followed_to_the_first_source_with_keys_and_hops_come_in_call_order() {
+        let set = set(
+            &format!(
+                "[profile a]\nrole_arn = arn:a\nsource_profile = b\nexternal_id = x\nrole_session_name = s\nduration_seconds = 900\n\
+                 [profile b]\nrole_arn = arn:b\nsource_profile = c\n\
+                 [profile c]\nrole_arn = arn:c-ignored\nsource_profile = a\n{KEYS}"
+            ),
+            "",
+        );
+        let chain = resolve(&set, "a").unwrap();
+        assert_eq!(hop_names(&chain), ["b", "a"]);
+        assert!(matches!(&chain.base, BaseCredentials::Static { profile, .. } if profile == "c"));
+        let last = &chain.hops[1];
+        assert_eq!(last.role_arn, "arn:a");
+        assert_eq!(last.external_id.as_deref(), Some("x"));
+        assert_eq!(last.role_session_name.as_deref(), Some("s"));
+        assert_eq!(last.duration_seconds, Some(900));
+        assert_eq!(last.location.to_string(), "config:2");
+    }
+
+    #[test]
+    fn a_profile_may_be_its_own_source_only_with_keys() {
+        let with = set(
+            &format!("[profile a]\nrole_arn = r\nsource_profile = a\n{KEYS}"),
+            "",
+        );
+        let chain = resolve(&with, "a").unwrap();
+        assert_eq!(hop_names(&chain), ["a"]);
+        assert!(matches!(&chain.base, BaseCredentials::Static { profile, .. } if profile == "a"));
+
+        let without = set("[profile a]\nrole_arn = r\nsource_profile = a\n", "");
+        let err = resolve(&without, "a").unwrap_err();
+        assert_eq!(err.to_string(), "config:3: source_profile loop: a -> a");
+    }
+
+    #[test]
+    fn other_cycles_are_errors_listing_the_cycle() {
+        let set = set(
+            "[profile a]\nrole_arn = r\nsource_profile = b\n\
+             [profile b]\nrole_arn = r\nsource_profile = c\n\
+             [profile c]\nrole_arn = r\nsource_profile = b\n",
+            "",
+        );
+        let err = resolve(&set, "a").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config:9: source_profile loop: b -> c -> b"
+        );
+    }
+
+    #[test]
+    fn credential_source_environment_needs_the_keys_in_the_env() {
+        let set = set(
+            "[profile r]\nrole_arn = arn:r\ncredential_source = Environment\n\
+             [profile e]\ncredential_source = Environment\n",
+            "",
+        );
+        let env = Env::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+            ("AWS_SECRET_ACCESS_KEY", "env/secret"),
+        ]);
+        let chain = set.resolve("r", &env).unwrap();
+        assert_eq!(hop_names(&chain), ["r"]);
+        assert!(matches!(
+            chain.base,
+            BaseCredentials::Source {
+                source: CredentialSource::Environment,
+                ..
+            }
+        ));
+        assert!(set.resolve("e", &env).unwrap().hops.is_empty());
+        let err = set.resolve("r", &no_env()).unwrap_err();
+        assert!(
+            err.to_string().contains("AWS_ACCESS_KEY_ID is not set"),
+            "{err}"
+        );
+
+        let creds = environment_credentials(&env).unwrap();
+        assert_eq!(creds.access_key_id, "AKIDENV");
+        assert_eq!(creds.secret_access_key.expose(), "env/secret");
+        assert!(environment_credentials(&no_env()).is_none());
+    }
+
+    #[test]
+    fn other_credential_sources_are_represented_but_refused() {
+        let set = set(
+            "[profile i]\nrole_arn = r\ncredential_source = Ec2InstanceMetadata\n\
+             [profile c]\nrole_arn = r\ncredential_source = EcsContainer\n\
+             [profile u]\nrole_arn = r\ncredential_source = Bogus\n",
+            "",
+        );
+        for (name, source) in [
+            ("i", CredentialSource::Ec2InstanceMetadata),
+            ("c", CredentialSource::EcsContainer),
+        ] {
+            match resolve(&set, name).unwrap_err() {
+                ProfileError::UnsupportedCredentialSource {
+                    credential_source, ..
+                } => assert_eq!(credential_source, source),
+                other => panic!("{other}"),
+            }
+        }
+        let err = resolve(&set, "u").unwrap_err();
+        assert!(
+            matches!(err, ProfileError::UnknownCredentialSource { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("config:9:"), "{err}");
+    }
+
+    #[test]
+    fn configuration_mistakes_are_errors_naming_file_line_and_profile() {
+        let set = set(
+            "[profile both]\nrole_arn = r\nsource_profile = k\ncredential_source = Environment\n\
+             [profile none]\nregion = x\n\
+             [profile orphan]\nrole_arn = r\n\
+             [profile lost]\nrole_arn = r\nsource_profile = nowhere\n\
+             [profile mfa]\nrole_arn = r\nsource_profile = k\nmfa_serial = arn:mfa\n\
+             [profile dur]\nrole_arn = r\nsource_profile = k\nduration_seconds = 1h\n\
+             [profile half]\naws_access_key_id = AKID\n",
+            &format!(
+                "[k]\n{KEYS}[nokey]\naws_secret_access_key = x\n[sts]\nsts_regional_endpoints = sideways\n{KEYS}"
+            ),
+        );
+        let cases = [
+            (
+                "both",
+                "config:3: profile `both` sets both source_profile and credential_source",
+            ),
+            ("none", "config:5: profile `none` has no credentials"),
+            (
+                "orphan",
+                "config:8: profile `orphan` sets role_arn but neither",
+            ),
+            (
+                "lost",
+                "config:11: profile `lost`: source_profile `nowhere` not found",
+            ),
+            (
+                "mfa",
+                "config:15: profile `mfa` needs MFA (mfa_serial), which is not supported yet",
+            ),
+            (
+                "dur",
+                "config:19: profile `dur`: duration_seconds must be a whole number",
+            ),
+            (
+                "half",
+                "config:21: profile `half` sets aws_access_key_id but not aws_secret_access_key",
+            ),
+            (
+                "nokey",
+                "credentials:5: profile `nokey` sets aws_secret_access_key but not aws_access_key_id",
+            ),
+            (
+                "sts",
+                "credentials:7: profile `sts`: sts_regional_endpoints must be",
+            ),
+        ];
+        for (name, want) in cases {
+            let err = resolve(&set, name).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_profile_lists_the_ones_that_exist() {
+        let set = set("[profile b]\nregion = x\n[default]\nregion = y\n", "");
+        let err = resolve(&set, "nope").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "profile `nope` not found (profiles: b, default)"
+        );
+        let err = resolve(&ProfileSet::default(), "default").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "profile `default` not found (profiles: none)"
+        );
+    }
+
+    #[test]
+    fn services_sts_endpoint_wins_over_the_profile_endpoint_url() {
+        let set = set(
+            &format!(
+                "[profile a]\n{KEYS}endpoint_url = http://global\nservices = s\nregion = eu-west-1\nsts_regional_endpoints = legacy\n\
+                 [profile b]\n{KEYS}endpoint_url = http://global\nservices = missing\n\
+                 [services s]\nsts =\n  endpoint_url = http://sts-only\ns3 =\n  endpoint_url = http://s3\n"
+            ),
+            "",
+        );
+        let a = resolve(&set, "a").unwrap();
+        assert_eq!(a.endpoint_url.as_deref(), Some("http://sts-only"));
+        assert_eq!(a.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(a.sts_regional_endpoints, Some(StsRegionalEndpoints::Legacy));
+        let b = resolve(&set, "b").unwrap();
+        assert_eq!(b.endpoint_url.as_deref(), Some("http://global"));
+        assert_eq!(b.sts_regional_endpoints, None);
+    }
+
+    #[test]
+    fn resolution_errors_never_contain_secret_values() {
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let set = set(
+            "",
+            &format!(
+                "[a]\naws_secret_access_key = {secret}\naws_session_token = TOKENVALUE\n\
+                 [b]\naws_access_key_id = AKID\naws_secret_access_key = {secret}\nrole_arn = r\ncredential_source = {secret}\n"
+            ),
+        );
+        for name in ["a", "b"] {
+            let err = resolve(&set, name).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(
+                !shown.contains(secret) && !shown.contains("TOKENVALUE"),
+                "{shown}"
+            );
+        }
+    }
+}
