@@ -77,6 +77,15 @@ pub struct ProfilePaths {
     pub credentials_file: PathBuf,
 }
 
+/// Which of the two files a text comes from: they name sections differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// `~/.aws/config`: `[default]`, `[profile NAME]`, `[services NAME]`.
+    Config,
+    /// `~/.aws/credentials`: `[NAME]`.
+    Credentials,
+}
+
 /// `credential_source` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialSource {

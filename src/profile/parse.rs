@@ -13,14 +13,9 @@ use ini::{Ini, ParseOption};
 
 use super::error::Malformed;
 use super::scan::{self, Scanned};
-use super::{Location, Profile, ProfileError, ProfilePaths, ProfileSet, Property};
-
-/// Which of the two files, for the section naming rules.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Config,
-    Credentials,
-}
+use super::{
+    FileKind as Kind, Location, Profile, ProfileError, ProfilePaths, ProfileSet, Property,
+};
 
 /// One section as read: header text, its line, and its properties.
 struct Section {
@@ -55,24 +50,15 @@ impl ProfileSet {
                     });
                 }
             };
-            set.merge_text(&text, file, kind == Kind::Config)?;
+            set.merge_text(&text, file, kind)?;
         }
         Ok(set)
     }
 
-    /// Merges one file's text into the set; `config` selects the config-file naming rules.
-    /// Separate from [`ProfileSet::load`] so tests and callers can feed text directly.
-    pub fn merge_text(
-        &mut self,
-        text: &str,
-        file: &Path,
-        config: bool,
-    ) -> Result<(), ProfileError> {
-        let kind = if config {
-            Kind::Config
-        } else {
-            Kind::Credentials
-        };
+    /// Merges one file's text into the set, under `kind`'s section rules; keys already in the
+    /// set are overwritten. [`ProfileSet::load`] is this for the config file, then the
+    /// credentials file; tests feed text directly. `file` is only used in locations.
+    pub fn merge_text(&mut self, text: &str, file: &Path, kind: Kind) -> Result<(), ProfileError> {
         let scanned = scan::scan(text, file)?;
         let sections = read_with_ini(&scanned, file)?;
         self.warnings.extend(
@@ -165,7 +151,8 @@ fn classify(header: &str) -> Class<'_> {
         Some((prefix, rest)) => (Some(prefix), rest.trim_matches([' ', '\t'])),
         None => (None, header),
     };
-    if !scan::is_identifier(name) {
+    // `:` is allowed in names by the SDKs; is_identifier leaves it out only for keys.
+    if !scan::is_identifier(&name.replace(':', "_")) {
         return Class::Invalid;
     }
     match prefix {
@@ -285,8 +272,9 @@ mod tests {
 
     fn set(config: &str, credentials: &str) -> ProfileSet {
         let mut set = ProfileSet::default();
-        set.merge_text(config, Path::new("config"), true).unwrap();
-        set.merge_text(credentials, Path::new("credentials"), false)
+        set.merge_text(config, Path::new("config"), Kind::Config)
+            .unwrap();
+        set.merge_text(credentials, Path::new("credentials"), Kind::Credentials)
             .unwrap();
         set
     }
@@ -298,7 +286,7 @@ mod tests {
 
     fn load_error_line(config: &str) -> (usize, Malformed) {
         let mut set = ProfileSet::default();
-        match set.merge_text(config, Path::new("config"), true) {
+        match set.merge_text(config, Path::new("config"), Kind::Config) {
             Err(ProfileError::Malformed { location, reason }) => (location.line, reason),
             other => panic!("expected a malformed-line error, got {other:?}"),
         }
@@ -463,12 +451,58 @@ mod tests {
                 .merge_text(
                     &format!("[default]\naws_secret_access_key {secret}\n"),
                     Path::new("/home/u/.aws/credentials"),
-                    false,
+                    Kind::Credentials,
                 )
                 .unwrap_err();
             let shown = format!("{err} {err:?}");
             assert!(shown.contains("/home/u/.aws/credentials:2"), "{shown}");
             assert!(!shown.contains("wJalr"), "{shown}");
         }
+    }
+
+    #[test]
+    fn no_combination_of_awkward_lines_panics() {
+        let fragments = [
+            "[default]",
+            "[profile x",
+            "[]",
+            "[a]b]",
+            " [profile i]",
+            "k = v",
+            "k=",
+            "=v",
+            "k v",
+            "  sub = 1",
+            "  no equals",
+            "\tk = v",
+            "# c",
+            "; c",
+            "k = v \\",
+            "k = \"q\"",
+            "\r",
+            "k = a\rb",
+            "[services s]",
+            "sts =",
+            "k:v = 1",
+            "K = é # ü",
+            "[profile a:b]",
+            "",
+        ];
+        for a in fragments {
+            for b in fragments {
+                for c in fragments {
+                    let text = format!("{a}\n{b}\n{c}");
+                    for kind in [Kind::Config, Kind::Credentials] {
+                        let _ = ProfileSet::default().merge_text(&text, Path::new("f"), kind);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn profile_names_may_contain_colons() {
+        let set = set("[profile a:b]\nregion = x\n", "");
+        assert_eq!(value(&set, "a:b", "region"), Some("x"));
     }
 }

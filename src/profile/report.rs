@@ -143,14 +143,16 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::profile::FileKind;
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     const TOKEN: &str = "FwoGZXIvYXdzEXAMPLETOKEN+/=";
 
     fn lines(config: &str, credentials: &str, env: &Env) -> Vec<String> {
         let mut set = ProfileSet::default();
-        set.merge_text(config, Path::new("config"), true).unwrap();
-        set.merge_text(credentials, Path::new("credentials"), false)
+        set.merge_text(config, Path::new("config"), FileKind::Config)
+            .unwrap();
+        set.merge_text(credentials, Path::new("credentials"), FileKind::Credentials)
             .unwrap();
         set.report(env).iter().map(ToString::to_string).collect()
     }

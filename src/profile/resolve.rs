@@ -274,11 +274,13 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::profile::FileKind;
 
     fn set(config: &str, credentials: &str) -> ProfileSet {
         let mut set = ProfileSet::default();
-        set.merge_text(config, Path::new("config"), true).unwrap();
-        set.merge_text(credentials, Path::new("credentials"), false)
+        set.merge_text(config, Path::new("config"), FileKind::Config)
+            .unwrap();
+        set.merge_text(credentials, Path::new("credentials"), FileKind::Credentials)
             .unwrap();
         set
     }
