@@ -65,7 +65,7 @@ impl ProfileSet {
             scanned
                 .warnings
                 .into_iter()
-                .map(|w| format!("{}: {w}", file.display())),
+                .map(|w| format!("{}:{w}", file.display())),
         );
         self.merge_sections(sections, kind);
         Ok(())
@@ -498,6 +498,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn scan_warnings_name_file_and_line_like_the_others() {
+        let set = set("[profile a]\nbad!key = x\n", "");
+        assert_eq!(
+            set.warnings,
+            ["config:2: property ignored: its name is not a valid identifier"]
+        );
     }
 
     #[test]

@@ -90,9 +90,8 @@ pub(super) fn scan(text: &str, file: &Path) -> Result<Scanned, ProfileError> {
                 .ok_or_else(|| at(Malformed::UnterminatedSection))?[1..]
                 .trim_matches(WS);
             if inner.is_empty() || inner.contains(['[', ']']) {
-                out.warnings.push(format!(
-                    "line {line}: section ignored: not a valid section name"
-                ));
+                out.warnings
+                    .push(format!("{line}: section ignored: not a valid section name"));
                 state = State::Skipping;
                 String::new()
             } else {
@@ -149,7 +148,7 @@ fn property_line(
         // The SDKs skip such keys with a warning; the name itself is not repeated (it may be a
         // secret pasted without its `key =`).
         warnings.push(format!(
-            "line {line}: property ignored: its name is not a valid identifier"
+            "{line}: property ignored: its name is not a valid identifier"
         ));
         *property = Property::Ignored;
         return Ok(String::new());
