@@ -7,13 +7,17 @@
 
 mod error;
 mod parse;
+mod report;
 mod resolve;
+mod scan;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use error::ProfileError;
+pub use error::{Malformed, ProfileError};
+pub use report::{ProfileReport, Resolution};
+pub use resolve::environment_credentials;
 
 use crate::secret::Credentials;
 
@@ -59,6 +63,9 @@ pub struct ProfileSet {
     pub profiles: BTreeMap<String, Profile>,
     /// `[services NAME]` sections: section name -> service (lowercase, e.g. `sts`) -> key -> value.
     pub services: BTreeMap<String, BTreeMap<String, BTreeMap<String, Property>>>,
+    /// Sections and keys ignored while loading (`file:line: why`), for the caller to log.
+    /// They never contain a value.
+    pub warnings: Vec<String>,
 }
 
 /// Paths of the two files. A missing file is an empty file.
@@ -68,6 +75,15 @@ pub struct ProfilePaths {
     pub config_file: PathBuf,
     /// `~/.aws/credentials` or `$AWS_SHARED_CREDENTIALS_FILE`.
     pub credentials_file: PathBuf,
+}
+
+/// Which of the two files a text comes from: they name sections differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// `~/.aws/config`: `[default]`, `[profile NAME]`, `[services NAME]`.
+    Config,
+    /// `~/.aws/credentials`: `[NAME]`.
+    Credentials,
 }
 
 /// `credential_source` values.
