@@ -4,4 +4,5 @@
 // library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
+mod server;
 mod support;
