@@ -7,7 +7,7 @@
 //! [`AuditLog`] is the file sink: JSON lines, one dedicated writer thread fed by a channel so a
 //! request never waits on the disk, each line one `write` to an `O_APPEND` file (no user-space
 //! buffer), so a crash loses at most the record being written. Everything that turns an event
-//! into bytes lives in [`writer`], the one place a later record chain hooks in.
+//! into bytes lives in the private `writer` module, the one place a later record chain hooks in.
 
 use std::fmt;
 use std::fs;

@@ -1,6 +1,6 @@
 //! The HTTP endpoints: an IMDS router per `[[imds]]` listener, one ECS router, and [`serve`].
 //!
-//! Layering (outermost first): request log -> CORS stripper -> [`guard`] (peer, Host,
+//! Layering (outermost first): request log -> CORS stripper -> guard (peer, Host,
 //! OPTIONS, sizes) -> per-listener checks (IMDS token) -> handlers. Handlers only read the
 //! cache; they never call STS themselves.
 
@@ -21,6 +21,8 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::ListenerExt;
+use tracing::Instrument;
 
 use crate::audit::AuditSink;
 use crate::cache::CredentialProvider;
@@ -70,6 +72,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    // Responses are small and clients (Go: 500 ms to headers) are impatient: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -88,15 +96,14 @@ async fn log_request(req: Request, next: Next) -> Response {
         .map_or("<unmatched>", MatchedPath::as_str)
         .to_owned();
     let client = guard::peer_of(&req).unwrap_or(guard::UNKNOWN_PEER);
-    let resp = next.run(req).await;
-    tracing::info!(
-        %method,
-        %route,
-        status = resp.status().as_u16(),
-        %client,
-        "request"
-    );
-    resp
+    let span = tracing::info_span!("request", %method, %route, %client);
+    async move {
+        let resp = next.run(req).await;
+        tracing::info!(status = resp.status().as_u16(), "answered");
+        resp
+    }
+    .instrument(span)
+    .await
 }
 
 #[cfg(test)]
