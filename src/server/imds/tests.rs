@@ -497,3 +497,33 @@ async fn oversized_headers_and_bodies_are_refused() {
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(f.denied_reasons(), ["HeadersTooLarge", "BodyTooLarge"]);
 }
+
+#[test]
+fn public_keys_are_named_by_their_comment_else_their_file() {
+    let dir = std::env::temp_dir().join(format!("credvend-pubkey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with_comment = dir.join("id_ed25519.pub");
+    std::fs::write(&with_comment, "ssh-ed25519 AAAAC3Nza me@laptop\n").unwrap();
+    let key = PublicKey::read(&with_comment).unwrap();
+    assert_eq!(key.name, "me@laptop");
+    assert_eq!(key.openssh, "ssh-ed25519 AAAAC3Nza me@laptop");
+    let bare = dir.join("deploy.pub");
+    std::fs::write(&bare, "ssh-rsa AAAAB3Nza").unwrap();
+    assert_eq!(PublicKey::read(&bare).unwrap().name, "deploy");
+    let listener = crate::config::ImdsListener {
+        listen: "127.0.0.1:8169".parse().unwrap(),
+        profile: "dev".into(),
+        imdsv1: false,
+        public_key_file: Some(bare),
+        allowed_networks: vec![],
+    };
+    let cfg =
+        ImdsConfig::from_listener(&listener, "dev-role".into(), "us-east-1".into(), None).unwrap();
+    assert_eq!(cfg.public_key.unwrap().openssh, "ssh-rsa AAAAB3Nza");
+    let missing = crate::config::ImdsListener {
+        public_key_file: Some(dir.join("nope.pub")),
+        ..listener
+    };
+    assert!(ImdsConfig::from_listener(&missing, "r".into(), "us-east-1".into(), None).is_err());
+    std::fs::remove_dir_all(dir).unwrap();
+}
