@@ -83,10 +83,12 @@ async fn a_missing_authorization_is_401_with_a_json_error() {
 #[tokio::test]
 async fn a_wrong_authorization_is_403_with_a_json_error() {
     let f = fixture();
-    let almost = &TOKEN[..TOKEN.len() - 1];
+    let shorter = &TOKEN[..TOKEN.len() - 1];
+    let same_length = format!("{shorter}X");
     for auth in [
         "wrong",
-        almost,
+        shorter,
+        &same_length,
         &format!("Bearer {TOKEN}"),
         &format!("{TOKEN}x"),
     ] {
