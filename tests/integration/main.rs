@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
 mod profiles;
+mod server;
 mod sigv4_botocore;
 mod sigv4_vectors;
 mod support;
