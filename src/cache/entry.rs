@@ -407,3 +407,141 @@ fn resume_point(st: &State, now: OffsetDateTime) -> Option<Resume> {
     }
     resume
 }
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::cache::mint::StepKind;
+    use crate::cache::test_util::{cache_settings, chain, hop};
+    use crate::secret::Secret;
+
+    const T0: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
+
+    fn step(role: &str, key: &str, expires: OffsetDateTime) -> MintedStep {
+        MintedStep {
+            kind: StepKind::AssumeRole,
+            profile: role.into(),
+            role_arn: Some(format!("arn:aws:iam::1:role/{role}")),
+            session_name: Some("s".into()),
+            assumed_role_arn: Some(format!("arn:aws:sts::1:assumed-role/{role}/s")),
+            credentials: Credentials {
+                access_key_id: key.into(),
+                secret_access_key: Secret::new("x"),
+                session_token: Some(Secret::new("y")),
+                expiration: Some(expires),
+            },
+            request_id: None,
+        }
+    }
+
+    fn failure(code: &str, retryable: bool) -> Option<(ErrorInfo, bool)> {
+        Some((
+            ErrorInfo {
+                code: Some(code.into()),
+                message: format!("STS error {code}"),
+                request_id: Some(format!("rid-{}", code.len())),
+                at: T0,
+            },
+            retryable,
+        ))
+    }
+
+    fn two_hops() -> Entry {
+        let hops = vec![
+            hop("a", "arn:aws:iam::1:role/a"),
+            hop("b", "arn:aws:iam::1:role/b"),
+        ];
+        Entry::new("b".into(), Ok(chain("b", hops)))
+    }
+
+    fn fail(entry: &Entry, now: OffsetDateTime, code: &str) -> bool {
+        let Due::Start(plan) = entry.poll(now) else {
+            panic!("not due at {now}");
+        };
+        let outcome = Outcome {
+            steps: Vec::new(),
+            error: failure(code, true),
+        };
+        match entry.finish(&plan, outcome, &cache_settings(), now, 0.0) {
+            Report::Failed { changed, .. } => changed,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_failure_is_reported_as_new_only_when_it_changes() {
+        let entry = two_hops();
+        let later = |s: i64| T0 + Duration::minutes(s);
+        assert!(fail(&entry, later(0), "Throttling"));
+        assert!(!fail(&entry, later(1), "Throttling"));
+        assert!(fail(&entry, later(2), "AccessDenied"));
+        assert!(!fail(&entry, later(3), "AccessDenied"));
+        assert_eq!(entry.status(later(3)).consecutive_failures, 4);
+    }
+
+    #[test]
+    fn renewal_resumes_after_the_kept_hop_until_that_hop_is_due() {
+        let entry = two_hops();
+        let Due::Start(plan) = entry.poll(T0) else {
+            panic!("a cold entry is due");
+        };
+        assert_eq!(plan.resume, None);
+        let outcome = Outcome {
+            steps: vec![
+                step("a", "ASIAHOPA", T0 + Duration::hours(4)),
+                step("b", "ASIAHOPB", T0 + Duration::HOUR),
+            ],
+            error: None,
+        };
+        let report = entry.finish(&plan, outcome, &cache_settings(), T0, 0.0);
+        let Report::Renewed { next, .. } = report else {
+            panic!("{report:?}");
+        };
+        // The served hop is due first (30 min before its 1 h expiry).
+        assert_eq!(next, T0 + Duration::minutes(30));
+        let Due::Start(plan) = entry.poll(next) else {
+            panic!("due at {next}");
+        };
+        let resume = plan
+            .resume
+            .as_ref()
+            .expect("resumes from the kept first hop");
+        assert_eq!(resume.next_hop, 1);
+        assert_eq!(resume.credentials.access_key_id, "ASIAHOPA");
+        // Once the kept hop itself is due (2 h before its 4 h expiry), start from the base.
+        let outcome = Outcome {
+            steps: vec![step("b", "ASIAHOPB2", next + Duration::HOUR)],
+            error: None,
+        };
+        entry.finish(&plan, outcome, &cache_settings(), next, 0.0);
+        let Due::Start(plan) = entry.poll(T0 + Duration::hours(2)) else {
+            panic!("due");
+        };
+        assert_eq!(plan.resume, None);
+    }
+
+    #[test]
+    fn reads_never_get_expired_credentials_and_say_when_they_expired() {
+        let entry = Entry::new(
+            "a".into(),
+            Ok(chain("a", vec![hop("a", "arn:aws:iam::1:role/a")])),
+        );
+        let Due::Start(plan) = entry.poll(T0) else {
+            panic!("due");
+        };
+        let outcome = Outcome {
+            steps: vec![step("a", "ASIAONE", T0 + Duration::HOUR)],
+            error: None,
+        };
+        entry.finish(&plan, outcome, &cache_settings(), T0, 0.0);
+        assert!(entry.answer(T0 + Duration::minutes(59)).is_ok());
+        let err = entry.answer(T0 + Duration::HOUR).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no valid credentials for profile \"a\": credentials expired at 2026-03-01T09:00:00Z, renewal pending"
+        );
+    }
+}
