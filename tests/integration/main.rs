@@ -4,6 +4,8 @@
 // library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
+mod check;
+mod faults;
 mod profiles;
 mod server;
 mod sigv4_botocore;
