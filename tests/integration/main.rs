@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
 mod check;
+mod commands;
 mod faults;
 mod profiles;
 mod server;
