@@ -12,3 +12,4 @@ mod server;
 mod sigv4_botocore;
 mod sigv4_vectors;
 mod support;
+mod tls;
