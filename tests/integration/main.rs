@@ -4,6 +4,7 @@
 // library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
+mod conformance;
 mod profiles;
 mod sigv4_botocore;
 mod sigv4_vectors;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod daemon;
 pub mod home;
 pub mod moto;
 pub mod proxy;
