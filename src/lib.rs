@@ -12,7 +12,8 @@
 //! - [`sigv4`]: the request signer, pure functions.
 //! - [`sts`]: the STS client and the [`sts::Sts`] seam.
 //! - [`cache`]: the per-profile credential cache the servers read.
-//! - [`audit`]: audit events and their sink.
+//! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
+//! - [`audit`]: audit events, their sink and the log writer.
 
 pub mod audit;
 pub mod cache;
@@ -23,6 +24,7 @@ pub mod env;
 pub mod profile;
 pub mod random;
 pub mod secret;
+pub mod server;
 pub mod sigv4;
 pub mod sts;
 pub mod telemetry;

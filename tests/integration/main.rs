@@ -6,6 +6,7 @@
 
 mod conformance;
 mod profiles;
+mod server;
 mod sigv4_botocore;
 mod sigv4_vectors;
 mod support;

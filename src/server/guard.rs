@@ -1,0 +1,349 @@
+//! The checks every request passes before a handler sees it, on both listeners.
+//!
+//! - Peer: loopback only, unless the listener sits on a configured non-loopback address; then
+//!   loopback (local processes) and the listener's allowed networks. A v4-mapped v6 peer counts
+//!   as its v4 address.
+//! - `Host` (DNS rebinding, after aws-vault's `withSecurityChecks`): the listener's own IP,
+//!   `localhost`, or one of the AWS metadata addresses; any port. Missing -> 400.
+//! - `OPTIONS` -> 405 and no CORS header is ever sent, so a browser preflight always fails.
+//! - Size: hyper already caps a header block near 400 KiB (axum::serve exposes no knob), so
+//!   this caps it far lower; no endpoint takes a body, so any sizeable body is refused.
+//!
+//! Every refusal is a short generic 4xx and an [`AuditEvent::Denied`] with a reason.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::audit::{AuditEvent, AuditSink};
+use crate::config::IpNet;
+use crate::server::error::ApiError;
+
+/// Header block (names, values, request target) above which a request is refused.
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Request bodies above this are refused; no endpoint reads one.
+pub(crate) const MAX_BODY_BYTES: u64 = 1024;
+
+/// AWS metadata addresses clients may name in `Host` (IMDS v4/v6, ECS, EKS Pod Identity).
+const METADATA_HOSTS: [IpAddr; 5] = [
+    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+    IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),
+    IpAddr::V4(Ipv4Addr::new(169, 254, 170, 23)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)),
+];
+
+/// What one listener's guard checks against, and where it reports refusals.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    /// `imds@127.0.0.1:8169`: the audit `listener` field.
+    pub(crate) label: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) allowed_networks: Vec<IpNet>,
+    pub(crate) audit: Arc<dyn AuditSink>,
+    /// How refusals are rendered (plain text for IMDS, JSON for ECS).
+    pub(crate) render: fn(ApiError) -> Response,
+}
+
+impl Guard {
+    /// Records a refusal and renders it.
+    pub(crate) fn deny(&self, client: SocketAddr, path: &str, error: ApiError) -> Response {
+        self.deny_because(client, path, error, error.code())
+    }
+
+    /// Records a refusal with a reason finer than the error's code, and renders it.
+    pub(crate) fn deny_because(
+        &self,
+        client: SocketAddr,
+        path: &str,
+        error: ApiError,
+        reason: &str,
+    ) -> Response {
+        self.audit.record(AuditEvent::Denied {
+            client,
+            listener: self.label.clone(),
+            path: audit_path(path),
+            reason: reason.to_owned(),
+        });
+        tracing::debug!(listener = %self.label, %client, reason, "request refused");
+        (self.render)(error)
+    }
+
+    fn check(&self, peer: Option<SocketAddr>, req: &Request) -> Result<(), ApiError> {
+        let peer = peer.ok_or(ApiError::PeerNotAllowed)?;
+        if !self.peer_allowed(peer.ip()) {
+            return Err(ApiError::PeerNotAllowed);
+        }
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .ok_or(ApiError::MissingHost)?;
+        let host = host.to_str().map_err(|_| ApiError::BadHost)?;
+        if !self.host_allowed(host) {
+            return Err(ApiError::BadHost);
+        }
+        if req.method() == Method::OPTIONS {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+        if header_bytes > MAX_HEADER_BYTES {
+            return Err(ApiError::HeadersTooLarge);
+        }
+        let body_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()));
+        match body_len {
+            Some(Some(n)) if n <= MAX_BODY_BYTES => {}
+            None if !req.headers().contains_key(header::TRANSFER_ENCODING) => {}
+            _ => return Err(ApiError::BodyTooLarge),
+        }
+        Ok(())
+    }
+
+    fn peer_allowed(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        if peer.is_loopback() {
+            return true;
+        }
+        let listen = self.listen.ip().to_canonical();
+        !listen.is_loopback() && self.allowed_networks.iter().any(|n| net_contains(n, peer))
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let Some(name) = strip_port(host) else {
+            return false;
+        };
+        if name.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        let ip = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(name);
+        // A bare v6 literal without brackets is not a legal Host.
+        if ip.contains(':') && !name.starts_with('[') {
+            return false;
+        }
+        let Ok(ip) = ip.parse::<IpAddr>() else {
+            return false;
+        };
+        ip == self.listen.ip() || METADATA_HOSTS.contains(&ip)
+    }
+}
+
+/// `host[:port]` -> host, or `None` when the port is not a number.
+fn strip_port(host: &str) -> Option<&str> {
+    let (name, port) = match host.rfind(':') {
+        // `[v6]` alone, or `[v6]:port`.
+        Some(i) if host.starts_with('[') && !host[..i].ends_with(']') => (host, None),
+        Some(i) => (&host[..i], Some(&host[i + 1..])),
+        None => (host, None),
+    };
+    match port {
+        Some(p) if p.is_empty() || p.parse::<u16>().is_err() => None,
+        _ if name.is_empty() => None,
+        _ => Some(name),
+    }
+}
+
+/// Whether `ip` is inside `net`. Private until config's `IpNet::contains` is merged; v4 and
+/// v6 never match each other (callers canonicalise v4-mapped peers first).
+pub(crate) fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
+    fn masked(bits: u128, width: u32, prefix: u8) -> u128 {
+        let prefix = u32::from(prefix).min(width);
+        if prefix == 0 {
+            return 0;
+        }
+        bits >> (width - prefix)
+    }
+    match (net.addr.to_canonical(), ip.to_canonical()) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let (n, a) = (u128::from(n.to_bits()), u128::from(a.to_bits()));
+            masked(n, 32, net.prefix) == masked(a, 32, net.prefix)
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            masked(n.to_bits(), 128, net.prefix) == masked(a.to_bits(), 128, net.prefix)
+        }
+        _ => false,
+    }
+}
+
+/// The request path as the audit log may show it: capability ids are credentials, so they
+/// are cut to their last four characters.
+pub(crate) fn audit_path(path: &str) -> String {
+    match path.strip_prefix(crate::server::ecs::CAPABILITY_PREFIX) {
+        Some(id) => format!(
+            "{}{}",
+            crate::server::ecs::CAPABILITY_PREFIX,
+            crate::secret::mask_key_id(id.trim_end_matches('/'))
+        ),
+        None => path.to_owned(),
+    }
+}
+
+/// Constant-time equality of two byte strings (the length is not secret: tokens have a fixed
+/// length).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The peer address of a request, as served or as mocked in tests.
+pub(crate) fn peer_of(req: &Request) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|m| m.0)
+        })
+}
+
+/// An address for audit records when the peer is unknown (never in practice: `serve` always
+/// provides it).
+pub(crate) const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+/// The middleware: refuses, or passes the request on.
+pub(crate) async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let peer = peer_of(&req);
+    match guard.check(peer, &req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => guard.deny(peer.unwrap_or(UNKNOWN_PEER), req.uri().path(), e),
+    }
+}
+
+/// Strips any CORS header a handler could ever add; belt and braces for the "never" rule.
+pub(crate) async fn no_cors(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await.into_response();
+    let cors: Vec<_> = resp
+        .headers()
+        .keys()
+        .filter(|k| k.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect();
+    for k in cors {
+        resp.headers_mut().remove(k);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::NoAudit;
+
+    fn guard(listen: &str, nets: &[(&str, u8)]) -> Guard {
+        Guard {
+            label: "imds@test".into(),
+            listen: listen.parse().unwrap(),
+            allowed_networks: nets
+                .iter()
+                .map(|(a, p)| IpNet {
+                    addr: a.parse().unwrap(),
+                    prefix: *p,
+                })
+                .collect(),
+            audit: Arc::new(NoAudit),
+            render: IntoResponse::into_response,
+        }
+    }
+
+    #[test]
+    fn networks_contain_their_addresses_and_nothing_else() {
+        let net = IpNet {
+            addr: "10.1.0.0".parse().unwrap(),
+            prefix: 16,
+        };
+        assert!(net_contains(&net, "10.1.200.3".parse().unwrap()));
+        assert!(!net_contains(&net, "10.2.0.1".parse().unwrap()));
+        assert!(net_contains(&net, "::ffff:10.1.0.9".parse().unwrap()));
+        let all = IpNet {
+            addr: "0.0.0.0".parse().unwrap(),
+            prefix: 0,
+        };
+        assert!(net_contains(&all, "192.0.2.1".parse().unwrap()));
+        assert!(!net_contains(&all, "2001:db8::1".parse().unwrap()));
+        let v6 = IpNet {
+            addr: "fd00::".parse().unwrap(),
+            prefix: 8,
+        };
+        assert!(net_contains(&v6, "fd12::1".parse().unwrap()));
+        assert!(!net_contains(&v6, "fe80::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn loopback_listener_admits_only_loopback_peers() {
+        let g = guard("127.0.0.1:8169", &[("10.0.0.0", 8)]);
+        assert!(g.peer_allowed("127.0.0.1".parse().unwrap()));
+        assert!(g.peer_allowed("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(g.peer_allowed("::1".parse().unwrap()));
+        assert!(!g.peer_allowed("10.0.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn non_loopback_listener_admits_its_networks() {
+        let g = guard("169.254.169.254:80", &[("172.17.0.0", 16)]);
+        assert!(g.peer_allowed("172.17.0.2".parse().unwrap()));
+        assert!(g.peer_allowed("::ffff:172.17.0.2".parse().unwrap()));
+        assert!(!g.peer_allowed("192.168.1.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn hosts_are_the_listener_localhost_or_metadata_addresses() {
+        let g = guard("127.0.0.1:8169", &[]);
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:8169",
+            "localhost",
+            "LocalHost:1",
+            "169.254.169.254",
+            "169.254.170.2:80",
+            "[fd00:ec2::254]",
+            "[fd00:ec2::254]:80",
+        ] {
+            assert!(g.host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8169",
+            "127.0.0.2",
+            "127.0.0.1:",
+            "127.0.0.1:x",
+            "fd00:ec2::254",
+            "",
+            "[::1]",
+        ] {
+            assert!(!g.host_allowed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn constant_time_compare_is_equality() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+        assert!(ct_eq(b"", b""));
+    }
+
+    #[test]
+    fn audit_paths_hide_capability_ids() {
+        let p = audit_path("/v2/credentials/0123456789abcdef0123456789abcdef");
+        assert_eq!(p, "/v2/credentials/****cdef");
+        assert_eq!(audit_path("/role/dev"), "/role/dev");
+    }
+}

@@ -1,0 +1,529 @@
+use super::*;
+use crate::audit::AuditEvent;
+use crate::cache::CacheError;
+use crate::clock::ManualClock;
+use crate::random::OsRandom;
+use crate::server::imds_router;
+use crate::server::test_util::*;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+
+const HOST: &str = "169.254.169.254";
+const LOCAL: &str = "127.0.0.1:40000";
+const CREDS: &str = "/latest/meta-data/iam/security-credentials/";
+const EXT: &str = "/latest/meta-data/iam/security-credentials-extended/";
+
+struct Fixture {
+    router: Router,
+    audit: Arc<crate::server::test_util::RecordingAudit>,
+    clock: Arc<ManualClock>,
+    cache: Arc<FakeCache>,
+}
+
+fn config(imdsv1: bool) -> ImdsConfig {
+    ImdsConfig {
+        listen: "127.0.0.1:8169".parse().unwrap(),
+        profile: "dev".into(),
+        role_name: "dev-role".into(),
+        region: "eu-west-1".into(),
+        imdsv1,
+        public_key: Some(PublicKey {
+            name: "me@laptop".into(),
+            openssh: "ssh-ed25519 AAAAC3Nza me@laptop".into(),
+        }),
+        allowed_networks: vec![],
+        account_id: None,
+    }
+}
+
+fn fixture_with(config: ImdsConfig) -> Fixture {
+    let cache = Arc::new(FakeCache::serving(&["dev"]));
+    let (services, audit, clock) = services(cache.clone());
+    let router = imds_router(ImdsState::new(config, services, &OsRandom));
+    Fixture {
+        router,
+        audit,
+        clock,
+        cache,
+    }
+}
+
+fn fixture(imdsv1: bool) -> Fixture {
+    fixture_with(config(imdsv1))
+}
+
+impl Fixture {
+    async fn token(&self, ttl: &str) -> (StatusCode, HeaderMap, String) {
+        let req = request("PUT", TOKEN_PATH, HOST)
+            .header("x-aws-ec2-metadata-token-ttl-seconds", ttl)
+            .body(Body::empty())
+            .unwrap();
+        let (resp, body) = send(&self.router, LOCAL, req).await;
+        assert_no_cors(&resp);
+        (resp.status(), resp.headers().clone(), body)
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut req = request("GET", path, HOST);
+        if let Some(t) = token {
+            req = req.header("x-aws-ec2-metadata-token", t);
+        }
+        let (resp, body) = send(&self.router, LOCAL, req.body(Body::empty()).unwrap()).await;
+        assert_no_cors(&resp);
+        (resp.status(), body)
+    }
+
+    /// GET with a fresh token.
+    async fn get_v2(&self, path: &str) -> (StatusCode, String) {
+        let (_, _, token) = self.token("21600").await;
+        self.get(path, Some(&token)).await
+    }
+
+    fn denied_reasons(&self) -> Vec<String> {
+        self.audit
+            .take()
+            .into_iter()
+            .filter_map(|e| match e {
+                AuditEvent::Denied { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn token_put_answers_the_token_and_echoes_the_ttl() {
+    let f = fixture(false);
+    let (status, headers, token) = f.token("21600").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-aws-ec2-metadata-token-ttl-seconds"], "21600");
+    assert!(HeaderValue::from_str(&token).is_ok());
+    assert!(token.len() >= 40, "{token}");
+    let (status, headers, _) = f.token("1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-aws-ec2-metadata-token-ttl-seconds"], "1");
+}
+
+#[tokio::test]
+async fn token_put_with_a_bad_ttl_is_400() {
+    let f = fixture(false);
+    for ttl in ["0", "21601", "abc", "", "-1"] {
+        let (status, headers, body) = f.token(ttl).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{ttl:?}");
+        assert!(!headers.contains_key("x-aws-ec2-metadata-token-ttl-seconds"));
+        assert!(!body.is_empty() && body.len() < 80, "{body}");
+    }
+    let req = request("PUT", TOKEN_PATH, HOST)
+        .body(Body::empty())
+        .unwrap();
+    let (resp, _) = send(&f.router, LOCAL, req).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "missing ttl");
+}
+
+#[tokio::test]
+async fn token_put_through_a_proxy_is_403_and_audited() {
+    let f = fixture(false);
+    let req = request("PUT", TOKEN_PATH, HOST)
+        .header("x-aws-ec2-metadata-token-ttl-seconds", "60")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(Body::empty())
+        .unwrap();
+    let (resp, body) = send(&f.router, LOCAL, req).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(!body.contains("203.0.113.9"));
+    assert_eq!(f.denied_reasons(), ["ForwardedRequest"]);
+}
+
+#[tokio::test]
+async fn other_methods_on_the_token_path_are_405() {
+    let f = fixture(false);
+    for method in ["GET", "POST", "DELETE", "OPTIONS"] {
+        let req = request(method, TOKEN_PATH, HOST)
+            .header("x-aws-ec2-metadata-token-ttl-seconds", "60")
+            .body(Body::empty())
+            .unwrap();
+        let (resp, _) = send(&f.router, LOCAL, req).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_no_cors(&resp);
+    }
+}
+
+#[tokio::test]
+async fn a_v2_only_listener_refuses_a_tokenless_get_and_v1_answers_it() {
+    let v2 = fixture(false);
+    assert_eq!(
+        v2.get(CREDS, None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "v2-only without token"
+    );
+    assert_eq!(v2.denied_reasons(), ["MissingToken"]);
+    assert_eq!(v2.get_v2(CREDS).await, (StatusCode::OK, "dev-role".into()));
+    let v1 = fixture(true);
+    assert_eq!(
+        v1.get(CREDS, None).await,
+        (StatusCode::OK, "dev-role".into())
+    );
+}
+
+#[tokio::test]
+async fn forged_and_expired_tokens_are_401_in_both_modes() {
+    for imdsv1 in [false, true] {
+        let f = fixture(imdsv1);
+        let (_, _, token) = f.token("60").await;
+        assert_eq!(f.get(CREDS, Some(&token)).await.0, StatusCode::OK);
+        let other = fixture(imdsv1);
+        let (_, _, foreign) = other.token("60").await;
+        for bad in [foreign.as_str(), "not-a-token", &token[..20]] {
+            assert_eq!(
+                f.get(CREDS, Some(bad)).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{bad}"
+            );
+        }
+        f.clock.advance(time::Duration::seconds(59));
+        assert_eq!(f.get(CREDS, Some(&token)).await.0, StatusCode::OK);
+        f.clock.advance(time::Duration::seconds(1));
+        let (status, body) = f.get(CREDS, Some(&token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "expired, v1={imdsv1}");
+        assert!(!body.contains(&token));
+        let reasons = f.denied_reasons();
+        assert_eq!(reasons.iter().filter(|r| *r == "InvalidToken").count(), 3);
+        assert_eq!(reasons.last().unwrap(), "ExpiredToken");
+    }
+}
+
+#[tokio::test]
+async fn the_role_list_is_exactly_the_role_name() {
+    let f = fixture(false);
+    for path in [CREDS, EXT, CREDS.trim_end_matches('/')] {
+        assert_eq!(f.get_v2(path).await, (StatusCode::OK, "dev-role".into()));
+    }
+}
+
+#[tokio::test]
+async fn credentials_have_the_sdk_field_names_and_whole_second_utc_times() {
+    let f = fixture(false);
+    let (status, body) = f.get_v2(&format!("{CREDS}dev-role")).await;
+    assert_eq!(status, StatusCode::OK);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["Code"], "Success");
+    assert_eq!(json["Type"], "AWS-HMAC");
+    assert_eq!(json["AccessKeyId"], KEY_ID);
+    assert_eq!(json["SecretAccessKey"], SECRET_MARKER);
+    assert_eq!(json["Token"], TOKEN_MARKER);
+    assert_eq!(json["Expiration"], "2026-11-22T11:00:00Z");
+    assert_eq!(json["LastUpdated"], "2026-11-22T10:00:00Z");
+    assert!(json.get("AccountId").is_none());
+    let served: Vec<_> = f.audit.take();
+    assert_eq!(
+        served,
+        [AuditEvent::Served {
+            client: LOCAL.parse().unwrap(),
+            listener: "imds@127.0.0.1:8169".into(),
+            path: format!("{CREDS}dev-role"),
+            profile: "dev".into(),
+            access_key_id: KEY_ID.into(),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn the_extended_path_adds_the_account_id() {
+    let f = fixture(false);
+    for path in [format!("{EXT}dev-role"), format!("{EXT}dev-role/")] {
+        let (status, body) = f.get_v2(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["AccountId"], "123456789012");
+        assert_eq!(json["Token"], TOKEN_MARKER);
+    }
+}
+
+#[tokio::test]
+async fn wrong_roles_and_unknown_paths_are_404() {
+    let f = fixture(false);
+    for path in [
+        format!("{CREDS}other-role"),
+        format!("{EXT}other-role"),
+        "/latest/meta-data/nope".into(),
+        "/latest/user-data".into(),
+        "/".into(),
+    ] {
+        assert_eq!(f.get_v2(&path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert!(f.denied_reasons().is_empty(), "a 404 is not a refusal");
+}
+
+#[tokio::test]
+async fn leaf_paths_answer_with_and_without_a_trailing_slash() {
+    let f = fixture(false);
+    let md = "/latest/meta-data";
+    for (path, want) in [
+        ("placement/region", "eu-west-1"),
+        ("placement/availability-zone", "eu-west-1a"),
+        ("public-keys", "0=me@laptop"),
+        (
+            "public-keys/0/openssh-key",
+            "ssh-ed25519 AAAAC3Nza me@laptop",
+        ),
+    ] {
+        for slash in ["", "/"] {
+            let got = f.get_v2(&format!("{md}/{path}{slash}")).await;
+            assert_eq!(got, (StatusCode::OK, want.to_owned()), "{path}{slash}");
+        }
+    }
+    let (_, id) = f.get_v2(&format!("{md}/instance-id/")).await;
+    assert_eq!(f.get_v2(&format!("{md}/instance-id")).await.1, id);
+    assert!(id.starts_with("i-") && id.len() == 19, "{id}");
+    assert!(id[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+    let (_, listing) = f.get_v2(&format!("{md}/")).await;
+    assert_eq!(listing, "iam/\ninstance-id\nplacement/\npublic-keys/");
+    let (status, creds) = f.get_v2(&format!("{CREDS}dev-role/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(creds.contains(TOKEN_MARKER));
+}
+
+#[tokio::test]
+async fn the_instance_id_is_stable_per_profile() {
+    let a = fixture(false);
+    let b = fixture(false);
+    let mut other = config(false);
+    other.profile = "prod".into();
+    let c = fixture_with(other);
+    let path = "/latest/meta-data/instance-id";
+    let id = a.get_v2(path).await.1;
+    assert_eq!(b.get_v2(path).await.1, id);
+    assert_ne!(c.get_v2(path).await.1, id);
+}
+
+#[tokio::test]
+async fn public_keys_are_404_without_a_key_file() {
+    let mut cfg = config(false);
+    cfg.public_key = None;
+    let f = fixture_with(cfg);
+    for path in ["public-keys/", "public-keys/0/openssh-key"] {
+        let got = f.get_v2(&format!("/latest/meta-data/{path}")).await;
+        assert_eq!(got.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, listing) = f.get_v2("/latest/meta-data/").await;
+    assert!(!listing.contains("public-keys"));
+}
+
+#[tokio::test]
+async fn the_identity_document_has_the_fields_sdks_read() {
+    let f = fixture(false);
+    let (status, body) = f.get_v2("/latest/dynamic/instance-identity/document").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (_, id) = f.get_v2("/latest/meta-data/instance-id").await;
+    assert_eq!(doc["region"], "eu-west-1");
+    assert_eq!(doc["availabilityZone"], "eu-west-1a");
+    assert_eq!(doc["accountId"], "123456789012");
+    assert_eq!(doc["instanceId"], id.as_str());
+    assert_eq!(doc["version"], "2017-09-30");
+    assert_eq!(doc["pendingTime"], "2026-11-22T10:00:00Z");
+    assert_eq!(doc["privateIp"], "127.0.0.1");
+    assert!(doc["imageId"].as_str().unwrap().starts_with("ami-"));
+    for key in ["architecture", "instanceType"] {
+        assert!(doc[key].is_string(), "{key}");
+    }
+    for key in [
+        "kernelId",
+        "ramdiskId",
+        "billingProducts",
+        "devpayProductCodes",
+        "marketplaceProductCodes",
+    ] {
+        assert!(doc[key].is_null() && doc.get(key).is_some(), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn iam_info_names_the_instance_profile() {
+    let f = fixture(false);
+    let (status, body) = f.get_v2("/latest/meta-data/iam/info").await;
+    assert_eq!(status, StatusCode::OK);
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["Code"], "Success");
+    assert_eq!(
+        info["InstanceProfileArn"],
+        "arn:aws:iam::123456789012:instance-profile/dev-role"
+    );
+    let id = info["InstanceProfileId"].as_str().unwrap();
+    assert!(id.starts_with("AIPA") && id.len() == 21, "{id}");
+}
+
+#[tokio::test]
+async fn no_credentials_in_the_cache_is_503_without_internal_text() {
+    let f = fixture(false);
+    f.cache.set(
+        "dev",
+        Err(CacheError::NoValidCredentials {
+            profile: "dev".into(),
+            last_error: "INTERNALDETAIL sts said AccessDenied".into(),
+        }),
+    );
+    for path in [format!("{CREDS}dev-role"), format!("{EXT}dev-role")] {
+        let (status, body) = f.get_v2(&path).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            !body.contains("INTERNALDETAIL") && !body.contains("dev"),
+            "{body}"
+        );
+    }
+    f.cache.set("dev", Err(CacheError::Pending("dev".into())));
+    let (status, _) = f.get_v2(&format!("{CREDS}dev-role")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The role list does not depend on the cache: clients can still discover the role.
+    assert_eq!(f.get_v2(CREDS).await.0, StatusCode::OK);
+    let served = f
+        .audit
+        .take()
+        .into_iter()
+        .filter(|e| matches!(e, AuditEvent::Served { .. }))
+        .count();
+    assert_eq!(served, 0);
+}
+
+#[tokio::test]
+async fn expired_credentials_from_the_cache_are_not_served() {
+    let f = fixture(false);
+    f.clock.advance(time::Duration::hours(2));
+    let (status, body) = f.get_v2(&format!("{CREDS}dev-role")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!body.contains(TOKEN_MARKER));
+}
+
+#[tokio::test]
+async fn peers_off_loopback_are_refused_on_a_loopback_listener() {
+    let f = fixture(true);
+    let req = request("GET", CREDS, HOST).body(Body::empty()).unwrap();
+    let (resp, body) = send(&f.router, "192.0.2.7:5000", req).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(!body.contains("dev-role"));
+    assert_eq!(f.denied_reasons(), ["PeerNotAllowed"]);
+}
+
+#[tokio::test]
+async fn a_non_loopback_listener_admits_only_its_allowed_networks() {
+    let mut cfg = config(true);
+    cfg.listen = "169.254.169.254:80".parse().unwrap();
+    cfg.allowed_networks = vec![IpNet {
+        addr: "172.17.0.0".parse().unwrap(),
+        prefix: 16,
+    }];
+    let f = fixture_with(cfg);
+    for (peer, want) in [
+        ("172.17.0.2:40000", StatusCode::OK),
+        ("[::ffff:172.17.3.4]:40000", StatusCode::OK),
+        ("127.0.0.1:40000", StatusCode::OK),
+        ("172.18.0.2:40000", StatusCode::FORBIDDEN),
+        ("[2001:db8::1]:40000", StatusCode::FORBIDDEN),
+    ] {
+        let req = request("GET", CREDS, HOST).body(Body::empty()).unwrap();
+        let (resp, _) = send(&f.router, peer, req).await;
+        assert_eq!(resp.status(), want, "{peer}");
+    }
+}
+
+#[tokio::test]
+async fn foreign_or_missing_host_headers_are_refused() {
+    let f = fixture(true);
+    for (host, want) in [
+        (Some("attacker.example"), StatusCode::FORBIDDEN),
+        (Some("attacker.example:8169"), StatusCode::FORBIDDEN),
+        (None, StatusCode::BAD_REQUEST),
+        (Some("127.0.0.1:8169"), StatusCode::OK),
+        (Some("localhost:8169"), StatusCode::OK),
+        (Some("169.254.169.254"), StatusCode::OK),
+    ] {
+        let mut req = Request::builder().uri(CREDS);
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        let (resp, body) = send(&f.router, LOCAL, req.body(Body::empty()).unwrap()).await;
+        assert_eq!(resp.status(), want, "{host:?}");
+        if want != StatusCode::OK {
+            assert!(!body.contains("dev-role"));
+        }
+    }
+    assert_eq!(
+        f.denied_reasons(),
+        ["HostNotAllowed", "HostNotAllowed", "MissingHost"]
+    );
+}
+
+#[tokio::test]
+async fn options_is_405_and_no_response_carries_cors_headers() {
+    let f = fixture(true);
+    for path in [CREDS, TOKEN_PATH, "/nope"] {
+        let req = request("OPTIONS", path, HOST)
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "PUT")
+            .header(
+                "access-control-request-headers",
+                "x-aws-ec2-metadata-token-ttl-seconds",
+            )
+            .body(Body::empty())
+            .unwrap();
+        let (resp, _) = send(&f.router, LOCAL, req).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_no_cors(&resp);
+    }
+    let req = request("GET", CREDS, HOST)
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    let (resp, _) = send(&f.router, LOCAL, req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_no_cors(&resp);
+}
+
+#[tokio::test]
+async fn oversized_headers_and_bodies_are_refused() {
+    let f = fixture(true);
+    let req = request("GET", CREDS, HOST)
+        .header("x-padding", "a".repeat(20 * 1024))
+        .body(Body::empty())
+        .unwrap();
+    let (resp, _) = send(&f.router, LOCAL, req).await;
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let req = request("PUT", TOKEN_PATH, HOST)
+        .header("x-aws-ec2-metadata-token-ttl-seconds", "60")
+        .header("content-length", "100000")
+        .body(Body::from(vec![b'a'; 100_000]))
+        .unwrap();
+    let (resp, _) = send(&f.router, LOCAL, req).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(f.denied_reasons(), ["HeadersTooLarge", "BodyTooLarge"]);
+}
+
+#[test]
+fn public_keys_are_named_by_their_comment_else_their_file() {
+    let dir = std::env::temp_dir().join(format!("credvend-pubkey-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with_comment = dir.join("id_ed25519.pub");
+    std::fs::write(&with_comment, "ssh-ed25519 AAAAC3Nza me@laptop\n").unwrap();
+    let key = PublicKey::read(&with_comment).unwrap();
+    assert_eq!(key.name, "me@laptop");
+    assert_eq!(key.openssh, "ssh-ed25519 AAAAC3Nza me@laptop");
+    let bare = dir.join("deploy.pub");
+    std::fs::write(&bare, "ssh-rsa AAAAB3Nza").unwrap();
+    assert_eq!(PublicKey::read(&bare).unwrap().name, "deploy");
+    let listener = crate::config::ImdsListener {
+        listen: "127.0.0.1:8169".parse().unwrap(),
+        profile: "dev".into(),
+        imdsv1: false,
+        public_key_file: Some(bare),
+        allowed_networks: vec![],
+    };
+    let cfg =
+        ImdsConfig::from_listener(&listener, "dev-role".into(), "us-east-1".into(), None).unwrap();
+    assert_eq!(cfg.public_key.unwrap().openssh, "ssh-rsa AAAAB3Nza");
+    let missing = crate::config::ImdsListener {
+        public_key_file: Some(dir.join("nope.pub")),
+        ..listener
+    };
+    assert!(ImdsConfig::from_listener(&missing, "r".into(), "us-east-1".into(), None).is_err());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,296 @@
+//! Real sockets on 127.0.0.1:0: the routers under [`serve`], a hyper client and raw TCP, the
+//! audit log file end to end, and graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+
+use super::*;
+use crate::audit::{AuditEvent, AuditLog};
+use crate::cache::{CacheError, Served};
+use crate::random::{OsRandom, Random, hex};
+use crate::secret::Secret;
+use crate::server::test_util::*;
+use crate::sts::BoxFuture;
+
+const ECS_TOKEN: &str = "ECSTOKENMARKERfedcba9876543210fedcba98765";
+const CAP_ID: &str = "feedfacefeedfacefeedfacefeedface0001";
+/// Bounds every wait so a broken server fails the test instead of hanging it.
+const BOUND: Duration = Duration::from_secs(10);
+
+struct Running {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+async fn start(router: Router) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+impl Running {
+    async fn shutdown(self) {
+        self.stop.send(()).unwrap();
+        let done = tokio::time::timeout(BOUND, self.task).await;
+        done.expect("server stops").unwrap().unwrap();
+    }
+}
+
+/// One request over a fresh hyper HTTP/1 connection.
+async fn call(addr: SocketAddr, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = tokio::time::timeout(BOUND, sender.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+fn imds_state(listen: SocketAddr, services: Services, imdsv1: bool) -> ImdsState {
+    let config = ImdsConfig {
+        listen,
+        profile: "dev".into(),
+        role_name: "dev-role".into(),
+        region: "us-east-1".into(),
+        imdsv1,
+        public_key: None,
+        allowed_networks: vec![],
+        account_id: Some("123456789012".into()),
+    };
+    ImdsState::new(config, services, &OsRandom)
+}
+
+fn temp_dir() -> PathBuf {
+    let mut b = [0u8; 4];
+    OsRandom.fill(&mut b);
+    std::env::temp_dir().join(format!(
+        "credvend-server-{}-{}",
+        std::process::id(),
+        hex(&b)
+    ))
+}
+
+#[tokio::test]
+async fn imds_and_ecs_over_real_sockets_write_a_private_audit_log_without_secrets() {
+    let dir = temp_dir();
+    let log_path = dir.join("audit.jsonl");
+    let audit = Arc::new(AuditLog::open(&log_path).unwrap());
+    let cache = Arc::new(FakeCache::serving(&["dev"]));
+    let (mut services, _, _) = services(cache);
+    services.audit = audit.clone();
+    services.clock = Arc::new(crate::clock::ManualClock::new(NOW));
+
+    // The IMDS listener must know its own address for Host and the token MAC: bind first.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let imds_addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let imds_task = tokio::spawn(serve(
+        listener,
+        imds_router(imds_state(imds_addr, services.clone(), false)),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let host = imds_addr.to_string();
+
+    let put = Request::put("/latest/api/token")
+        .header("host", &host)
+        .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, token) = call(imds_addr, put).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-aws-ec2-metadata-token-ttl-seconds"], "21600");
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = Request::get(path).header("host", &host);
+        if let Some(t) = token {
+            req = req.header("x-aws-ec2-metadata-token", t);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let creds = "/latest/meta-data/iam/security-credentials/";
+    let (status, _, role) = call(imds_addr, get(creds, Some(&token))).await;
+    assert_eq!((status, role.as_str()), (StatusCode::OK, "dev-role"));
+    let (status, _, body) = call(imds_addr, get(&format!("{creds}{role}"), Some(&token))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(TOKEN_MARKER));
+    let (status, _, _) = call(imds_addr, get(creds, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Raw bytes: HTTP/1.0 without Host is a client mistake (400), never a 5xx.
+    let mut raw = TcpStream::connect(imds_addr).await.unwrap();
+    raw.write_all(b"GET /latest/meta-data/ HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, raw.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+
+    let ecs_config = EcsConfig {
+        listen: "127.0.0.1:8170".parse().unwrap(),
+        profiles: vec!["dev".into()],
+        allowed_networks: vec![],
+        token: Secret::new(ECS_TOKEN),
+        capabilities: CapabilityIds(BTreeMap::from([("dev".into(), CAP_ID.into())])),
+    };
+    let ecs = start(ecs_router(EcsState::new(ecs_config, services))).await;
+    let ecs_get = |path: &str, auth: &str| {
+        Request::get(path)
+            .header("host", "localhost")
+            .header("authorization", auth)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, headers, body) = call(ecs.addr, ecs_get("/role/dev", ECS_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(body.contains(SECRET_MARKER));
+    let (status, _, _) = call(ecs.addr, ecs_get("/role/dev", "guess")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let cap = format!("/v2/credentials/{CAP_ID}");
+    let (status, _, _) = call(ecs.addr, ecs_get(&cap, "")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    ecs.shutdown().await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(BOUND, imds_task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    audit.close();
+
+    let mode = std::fs::metadata(&log_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one json object per line"))
+        .collect();
+    let count = |event: &str| records.iter().filter(|r| r["event"] == event).count();
+    assert_eq!(count("served"), 3, "{text}");
+    assert_eq!(count("denied"), 3, "{text}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["time"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["reason"] == "InvalidAuthorization")
+    );
+    for secret in [
+        SECRET_MARKER,
+        TOKEN_MARKER,
+        ECS_TOKEN,
+        CAP_ID,
+        token.as_str(),
+    ] {
+        assert!(!text.contains(secret), "{secret} in the audit log");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A cache that answers only when released, to hold a request in flight.
+#[derive(Debug, Default)]
+struct GatedCache {
+    entered: Notify,
+    release: Notify,
+}
+
+impl CredentialProvider for GatedCache {
+    fn credentials<'a>(
+        &'a self,
+        profile: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<Served>, CacheError>> {
+        Box::pin(async move {
+            self.entered.notify_one();
+            self.release.notified().await;
+            Ok(Arc::new(served(profile)))
+        })
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_request_in_flight_finish() {
+    let cache = Arc::new(GatedCache::default());
+    let (mut services, _, _) = services(Arc::new(FakeCache::default()));
+    services.credentials = cache.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // v1 on, so one request suffices.
+    let state = imds_state(addr, services, true);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, imds_router(state), async {
+        let _ = stopped.await;
+    }));
+    let req = Request::get("/latest/meta-data/iam/security-credentials/dev-role")
+        .header("host", "localhost")
+        .body(Body::empty())
+        .unwrap();
+    let client = tokio::spawn(call(addr, req));
+    tokio::time::timeout(BOUND, cache.entered.notified())
+        .await
+        .unwrap();
+    stop.send(()).unwrap();
+    // New connections are no longer accepted once shutdown begins; the old one drains.
+    cache.release.notify_one();
+    let (status, _, body) = tokio::time::timeout(BOUND, client).await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(TOKEN_MARKER));
+    tokio::time::timeout(BOUND, server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn served_events_from_the_wire_helpers_carry_no_secret() {
+    let (services, audit, _) = services(Arc::new(FakeCache::default()));
+    let s = served("dev");
+    wire::record_served(
+        &services,
+        "127.0.0.1:1".parse().unwrap(),
+        "imds@x",
+        "/p",
+        &s,
+    );
+    let events = audit.take();
+    assert!(matches!(
+        events.as_slice(),
+        [AuditEvent::Served { access_key_id, .. }] if access_key_id == KEY_ID
+    ));
+    let shown = format!("{events:?}");
+    assert!(!shown.contains(SECRET_MARKER) && !shown.contains(TOKEN_MARKER));
+}

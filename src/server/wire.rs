@@ -1,0 +1,122 @@
+//! The credential JSON shapes both endpoints answer with, and the one read of the cache they
+//! share (with the cache's errors mapped to HTTP and a last expiry check).
+//!
+//! Timestamps are whole-second UTC `Z` ([`format_timestamp`]): botocore's strict `strptime`,
+//! JS's RFC 3339 regex and Go's `time.Time` all accept that form and no other is safe.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::audit::AuditEvent;
+use crate::cache::{CacheError, Served};
+use crate::server::Services;
+use crate::server::error::ApiError;
+use crate::server::guard::audit_path;
+use crate::sts::format_timestamp;
+
+/// IMDS `iam/security-credentials[-extended]/<role>` (PROTOCOL.md A3, A4).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImdsCredentials<'a> {
+    code: &'static str,
+    last_updated: String,
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+/// The container endpoint's body (PROTOCOL.md B3).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EcsCredentials<'a> {
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+/// The IMDS credentials JSON; `extended` adds `AccountId` when it is known.
+pub(crate) fn imds_body(served: &Served, extended: bool) -> String {
+    let c = &served.credentials;
+    let body = ImdsCredentials {
+        code: "Success",
+        last_updated: format_timestamp(served.issued_at),
+        kind: "AWS-HMAC",
+        access_key_id: &c.access_key_id,
+        secret_access_key: c.secret_access_key.expose(),
+        token: c.session_token.as_ref().map_or("", |t| t.expose()),
+        expiration: c.expiration.map(format_timestamp).unwrap_or_default(),
+        account_id: served.account_id.as_deref().filter(|_| extended),
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// The ECS credentials JSON.
+pub(crate) fn ecs_body(served: &Served) -> String {
+    let c = &served.credentials;
+    let body = EcsCredentials {
+        access_key_id: &c.access_key_id,
+        secret_access_key: c.secret_access_key.expose(),
+        token: c.session_token.as_ref().map_or("", |t| t.expose()),
+        expiration: c.expiration.map(format_timestamp).unwrap_or_default(),
+        role_arn: served.role_arn.as_deref(),
+        account_id: served.account_id.as_deref(),
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// Reads `profile` from the cache; only session credentials that have not expired pass.
+///
+/// The cache's error text stays in the daemon's log: the client gets a generic status.
+pub(crate) async fn fetch(services: &Services, profile: &str) -> Result<Arc<Served>, ApiError> {
+    let served = match services.credentials.credentials(profile).await {
+        Ok(s) => s,
+        Err(CacheError::UnknownProfile(p)) => {
+            tracing::error!(profile = %p, "listener serves a profile the cache does not know");
+            return Err(ApiError::Internal);
+        }
+        Err(e @ (CacheError::NoValidCredentials { .. } | CacheError::Pending(_))) => {
+            tracing::warn!(%profile, error = %e, "no credentials to serve");
+            return Err(ApiError::NoCredentials);
+        }
+    };
+    let usable = served.credentials.session_token.is_some()
+        && served
+            .expiration()
+            .is_some_and(|exp| exp > services.clock.now());
+    if !usable {
+        // Clients that get expired credentials fail in confusing ways (botocore raises), so
+        // refuse instead.
+        tracing::warn!(%profile, "cache returned expired or non-session credentials");
+        return Err(ApiError::NoCredentials);
+    }
+    Ok(served)
+}
+
+/// Records that `client` got `served` on `path`.
+pub(crate) fn record_served(
+    services: &Services,
+    client: SocketAddr,
+    listener: &str,
+    path: &str,
+    served: &Served,
+) {
+    services.audit.record(AuditEvent::Served {
+        client,
+        listener: listener.to_owned(),
+        path: audit_path(path),
+        profile: served.profile.clone(),
+        access_key_id: served.credentials.access_key_id.clone(),
+    });
+}
