@@ -4,11 +4,22 @@
 //! without touching the real one (clippy's `disallowed-methods` keeps `std::env::var` out).
 
 use std::collections::HashMap;
+use std::fmt;
 
 /// Environment variables, as seen at start-up or as a test sets them.
-#[derive(Clone, Debug, Default)]
+///
+/// `Debug` lists names only: values may be secrets (`AWS_SECRET_ACCESS_KEY`, tokens).
+#[derive(Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Env").field("names", &names).finish()
+    }
 }
 
 impl Env {
@@ -49,5 +60,34 @@ impl Env {
     #[must_use]
     pub fn home(&self) -> Option<&str> {
         self.get("HOME")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_names_but_never_values() {
+        let env = Env::from_pairs([
+            ("AWS_SECRET_ACCESS_KEY", "very-secret"),
+            ("HOME", "/home/u"),
+        ]);
+        let shown = format!("{env:?}");
+        assert!(
+            shown.contains("AWS_SECRET_ACCESS_KEY") && shown.contains("HOME"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("/home/u"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let env = Env::from_pairs([("A", ""), ("B", "b")]);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.get("B"), Some("b"));
     }
 }

@@ -3,6 +3,8 @@
 //! Nothing logged anywhere in credvend carries a secret: the secret types redact themselves,
 //! and access key ids are masked.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::env::Env;
@@ -17,6 +19,7 @@ pub fn init(env: &Env, default: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -117,7 +117,7 @@ impl Guard {
             return true;
         }
         let listen = self.listen.ip().to_canonical();
-        !listen.is_loopback() && self.allowed_networks.iter().any(|n| net_contains(n, peer))
+        !listen.is_loopback() && self.allowed_networks.iter().any(|n| n.contains(peer))
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -154,28 +154,6 @@ fn strip_port(host: &str) -> Option<&str> {
         Some(p) if p.is_empty() || p.parse::<u16>().is_err() => None,
         _ if name.is_empty() => None,
         _ => Some(name),
-    }
-}
-
-/// Whether `ip` is inside `net`. Private until config's `IpNet::contains` is merged; v4 and
-/// v6 never match each other (callers canonicalise v4-mapped peers first).
-pub(crate) fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
-    fn masked(bits: u128, width: u32, prefix: u8) -> u128 {
-        let prefix = u32::from(prefix).min(width);
-        if prefix == 0 {
-            return 0;
-        }
-        bits >> (width - prefix)
-    }
-    match (net.addr.to_canonical(), ip.to_canonical()) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            let (n, a) = (u128::from(n.to_bits()), u128::from(a.to_bits()));
-            masked(n, 32, net.prefix) == masked(a, 32, net.prefix)
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            masked(n.to_bits(), 128, net.prefix) == masked(a.to_bits(), 128, net.prefix)
-        }
-        _ => false,
     }
 }
 
@@ -269,21 +247,21 @@ mod tests {
             addr: "10.1.0.0".parse().unwrap(),
             prefix: 16,
         };
-        assert!(net_contains(&net, "10.1.200.3".parse().unwrap()));
-        assert!(!net_contains(&net, "10.2.0.1".parse().unwrap()));
-        assert!(net_contains(&net, "::ffff:10.1.0.9".parse().unwrap()));
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
         let all = IpNet {
             addr: "0.0.0.0".parse().unwrap(),
             prefix: 0,
         };
-        assert!(net_contains(&all, "192.0.2.1".parse().unwrap()));
-        assert!(!net_contains(&all, "2001:db8::1".parse().unwrap()));
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        assert!(!all.contains("2001:db8::1".parse().unwrap()));
         let v6 = IpNet {
             addr: "fd00::".parse().unwrap(),
             prefix: 8,
         };
-        assert!(net_contains(&v6, "fd12::1".parse().unwrap()));
-        assert!(!net_contains(&v6, "fe80::1".parse().unwrap()));
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
     }
 
     #[test]

@@ -406,9 +406,9 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// `2h03m` style.
+/// `2h03m` style, to the nearest minute (`Date` has whole seconds, our clock does not).
 fn hours_minutes(d: time::Duration) -> String {
-    let minutes = d.whole_minutes();
+    let minutes = (d.whole_seconds() + 30) / 60;
     format!("{}h{:02}m", minutes / 60, minutes % 60)
 }
 
@@ -420,4 +420,47 @@ fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
     time::PrimitiveDateTime::parse(value.trim(), &format)
         .ok()
         .map(time::PrimitiveDateTime::assume_utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn http_dates_parse_as_utc() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(datetime!(1994-11-06 08:49:37 UTC))
+        );
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn offsets_are_shown_to_the_nearest_minute() {
+        assert_eq!(
+            hours_minutes(time::Duration::seconds(2 * 3600 - 1)),
+            "2h00m"
+        );
+        assert_eq!(
+            hours_minutes(time::Duration::seconds(2 * 3600 + 3 * 60 + 10)),
+            "2h03m"
+        );
+        assert_eq!(hours_minutes(time::Duration::seconds(29)), "0h00m");
+    }
+
+    #[test]
+    fn the_signed_host_drops_only_the_default_port() {
+        let host = |u: &str| signed_host(&u.parse().unwrap());
+        assert_eq!(
+            host("https://sts.amazonaws.com"),
+            Some("sts.amazonaws.com".into())
+        );
+        assert_eq!(
+            host("https://sts.amazonaws.com:443/"),
+            Some("sts.amazonaws.com".into())
+        );
+        assert_eq!(host("http://127.0.0.1:5000"), Some("127.0.0.1:5000".into()));
+        assert_eq!(host("http://[::1]:80"), Some("[::1]".into()));
+    }
 }

@@ -4,7 +4,9 @@
 // library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
+mod check;
 mod conformance;
+mod faults;
 mod profiles;
 mod server;
 mod sigv4_botocore;

@@ -1,0 +1,87 @@
+//! systemd readiness notification (`sd_notify`): one datagram to `$NOTIFY_SOCKET`, when set.
+//! Under launchd or by hand the variable is unset and this does nothing.
+
+use std::io;
+use std::os::unix::net::UnixDatagram;
+
+use tracing::warn;
+
+use crate::env::Env;
+
+/// Sends `state` (e.g. `READY=1`) to systemd if it asked for notifications. Failures are
+/// logged, not fatal: the daemon serves either way.
+pub(crate) fn notify(env: &Env, state: &str) {
+    let Some(path) = env.get("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(e) = send(path, state) {
+        warn!(error = %e, "cannot notify systemd ({state})");
+    }
+}
+
+fn send(path: &str, state: &str) -> io::Result<()> {
+    let socket = UnixDatagram::unbound()?;
+    // A leading '@' names a socket in Linux's abstract namespace.
+    if let Some(name) = path.strip_prefix('@') {
+        return send_abstract(&socket, name, state);
+    }
+    socket.send_to(state.as_bytes(), path).map(|_| ())
+}
+
+#[cfg(target_os = "linux")]
+fn send_abstract(socket: &UnixDatagram, name: &str, state: &str) -> io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    socket.send_to_addr(state.as_bytes(), &addr).map(|_| ())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_abstract(_: &UnixDatagram, _: &str, _: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "abstract sockets are Linux-only",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_reaches_a_path_socket() {
+        let dir = std::env::temp_dir().join(format!("credvend-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        notify(
+            &Env::from_pairs([("NOTIFY_SOCKET", path.to_str().unwrap())]),
+            "READY=1",
+        );
+        let mut buf = [0u8; 64];
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn readiness_reaches_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("credvend-notify-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let receiver = UnixDatagram::bind_addr(&addr).unwrap();
+        notify(
+            &Env::from_pairs([("NOTIFY_SOCKET", format!("@{name}"))]),
+            "STOPPING=1",
+        );
+        let mut buf = [0u8; 64];
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+    }
+
+    #[test]
+    fn nothing_happens_without_notify_socket() {
+        notify(&Env::default(), "READY=1");
+    }
+}

@@ -1,0 +1,94 @@
+//! Which profiles the daemon serves, resolved from the `~/.aws` files, and what the IMDS
+//! listeners present as their instance role.
+
+use std::collections::BTreeMap;
+
+use tracing::{error, warn};
+
+use crate::commands::profile_paths;
+use crate::config::Config;
+use crate::env::Env;
+use crate::profile::{ProfileChain, ProfileError, ProfileSet};
+use crate::sts::account_of_arn;
+
+/// Every profile a listener serves, in order, without repeats.
+pub(crate) fn served_profiles(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = config.imds.iter().map(|l| l.profile.clone()).collect();
+    if let Some(ecs) = &config.ecs {
+        names.extend(ecs.profiles.iter().cloned());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+/// Reads the `~/.aws` files and resolves every served profile. A file that cannot be read or
+/// parsed is an error for the caller (at reload, the old state keeps serving); a profile that
+/// does not resolve is kept with its error so reads say why.
+pub(crate) fn resolve_served(
+    config: &Config,
+    env: &Env,
+) -> Result<BTreeMap<String, Result<ProfileChain, String>>, ProfileError> {
+    let set = ProfileSet::load(&profile_paths(config))?;
+    for warning in &set.warnings {
+        warn!("{warning}");
+    }
+    Ok(served_profiles(config)
+        .into_iter()
+        .map(|name| {
+            let chain = set.resolve(&name, env).map_err(|e| {
+                error!(profile = %name, "cannot resolve profile: {e}");
+                e.to_string()
+            });
+            (name, chain)
+        })
+        .collect())
+}
+
+/// At start a broken file must not stop the listeners: every profile carries the error.
+pub(crate) fn resolve_served_or_errors(
+    config: &Config,
+    env: &Env,
+) -> BTreeMap<String, Result<ProfileChain, String>> {
+    resolve_served(config, env).unwrap_or_else(|e| {
+        error!("cannot read the AWS profile files: {e}");
+        served_profiles(config)
+            .into_iter()
+            .map(|name| (name, Err(e.to_string())))
+            .collect()
+    })
+}
+
+/// What an IMDS listener shows as its instance: role name, region, account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InstanceIdentity {
+    /// The last role's name, else the profile name; stable while the profile is unchanged
+    /// (Go and Java SDKs cache it and rediscover only after a 404).
+    pub(crate) role_name: String,
+    /// The profile's region, else the configured one.
+    pub(crate) region: String,
+    /// From the last role ARN, when the chain assumes one.
+    pub(crate) account_id: Option<String>,
+}
+
+pub(crate) fn instance_identity(
+    profile: &str,
+    chain: Option<&Result<ProfileChain, String>>,
+    default_region: &str,
+) -> InstanceIdentity {
+    let chain = chain.and_then(|c| c.as_ref().ok());
+    let role_arn = chain
+        .and_then(|c| c.hops.last())
+        .map(|h| h.role_arn.as_str());
+    InstanceIdentity {
+        role_name: role_arn
+            .and_then(|arn| arn.rsplit('/').next())
+            .filter(|name| !name.is_empty())
+            .unwrap_or(profile)
+            .to_owned(),
+        region: chain
+            .and_then(|c| c.region.clone())
+            .unwrap_or_else(|| default_region.to_owned()),
+        account_id: role_arn.and_then(account_of_arn).map(str::to_owned),
+    }
+}
