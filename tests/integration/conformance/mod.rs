@@ -78,11 +78,10 @@ impl Peer {
 
     /// Points the client's container provider at `url`, with the token read from `file`.
     fn ecs_token_file(self, url: &str, file: &Path) -> Self {
-        self.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", url)
-            .set(
-                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                file.display().to_string(),
-            )
+        self.set("AWS_CONTAINER_CREDENTIALS_FULL_URI", url).set(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            file.display().to_string(),
+        )
     }
 
     /// Writes the client's `~/.aws/config`.

@@ -41,7 +41,11 @@ fn no_secret_reaches_the_trace_log_or_the_audit_log() {
         assert_eq!(field(answer, "arn"), served_arn(moto));
     }
     let key_id = field(&via_imds, "access_key_id").to_owned();
-    assert_eq!(field(&via_ecs, "access_key_id"), key_id, "one cached session");
+    assert_eq!(
+        field(&via_ecs, "access_key_id"),
+        key_id,
+        "one cached session"
+    );
     let token = daemon.token();
     assert!(token.len() >= PREFIX, "a real ECS token");
 
@@ -65,7 +69,11 @@ fn no_secret_reaches_the_trace_log_or_the_audit_log() {
         "RUST_LOG=trace took effect (else this test proves nothing):\n{stderr}"
     );
     assert_eq!(leaks(&stderr, &secrets), Vec::<&str>::new(), "in stderr");
-    assert_eq!(leaks(&audit, &secrets), Vec::<&str>::new(), "in the audit log");
+    assert_eq!(
+        leaks(&audit, &secrets),
+        Vec::<&str>::new(),
+        "in the audit log"
+    );
 
     let records: Vec<serde_json::Value> = audit
         .lines()

@@ -398,7 +398,9 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)]) -> HttpAnswer {
 
 fn parse_response(raw: &[u8]) -> HttpAnswer {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("a complete HTTP response");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .expect("a complete HTTP response");
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
