@@ -4,8 +4,8 @@
 //! slash) and needs the listener to treat that as the document (docs/clients.md).
 
 use super::{Peer, daemon, peer_file};
-use crate::support::daemon::imds_credentials;
 use crate::support::home::text;
+use crate::support::http::imds_credentials;
 use crate::support::python;
 
 fn script() -> String {

@@ -2,7 +2,7 @@
 //! and the container provider (FULL_URI) with the token inline and in a token file.
 
 use super::{Peer, daemon, field, peer_file, served_arn};
-use crate::support::daemon::imds_credentials;
+use crate::support::http::imds_credentials;
 use crate::support::python;
 
 fn script() -> String {

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use super::{Peer, daemon, field, peer_file, served_arn};
-use crate::support::daemon::{Daemon, imds_credentials};
+use crate::support::daemon::Daemon;
+use crate::support::http::imds_credentials;
 use crate::support::{peers_dir, require};
 
 /// `node` and the installed `node_modules` (NODE_PATH), or `None` when missing.

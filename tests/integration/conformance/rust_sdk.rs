@@ -26,7 +26,7 @@ use credvend::sts::client::StsClient;
 use credvend::sts::{Endpoint, Sts};
 
 use super::{Peer, daemon, served_arn};
-use crate::support::daemon::imds_credentials;
+use crate::support::http::imds_credentials;
 use crate::support::moto::Seeded;
 
 fn http_client() -> aws_types::sdk_config::SharedHttpClient {

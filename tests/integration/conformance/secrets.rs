@@ -91,3 +91,13 @@ fn no_secret_reaches_the_trace_log_or_the_audit_log() {
         "a served record per client:\n{audit}"
     );
 }
+
+#[test]
+fn a_leak_is_found_whole_or_truncated() {
+    let secrets = [("key", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")];
+    assert_eq!(
+        leaks("secret=wJalrXUtnFEMI/K7MDENG+bPxRfiCY…", &secrets),
+        ["key"]
+    );
+    assert_eq!(leaks("key=****EKEY", &secrets), Vec::<&str>::new());
+}

@@ -3,7 +3,7 @@
 use std::net::TcpStream;
 
 use super::daemon;
-use crate::support::daemon::imds_credentials;
+use crate::support::http::imds_credentials;
 
 #[test]
 fn sigterm_stops_the_daemon_with_exit_status_zero() {

@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod home;
+pub mod http;
 pub mod moto;
 pub mod proxy;
 
