@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
 mod check;
+mod commands;
 mod conformance;
 mod faults;
 mod profiles;
@@ -12,3 +13,4 @@ mod server;
 mod sigv4_botocore;
 mod sigv4_vectors;
 mod support;
+mod tls;

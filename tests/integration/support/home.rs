@@ -44,12 +44,18 @@ impl Home {
 
     /// Runs `credvend ARGS` with this home, STS at `sts_url`, and nothing else from our env.
     pub fn credvend(&self, sts_url: &str, args: &[&str]) -> Output {
+        self.credvend_with(sts_url, args, &[])
+    }
+
+    /// Like [`credvend`](Self::credvend), with more variables.
+    pub fn credvend_with(&self, sts_url: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_credvend"))
             .args(args)
             .env_clear()
             .envs(super::scrubbed_env(Some(&self.root)))
             .env("AWS_ENDPOINT_URL_STS", sts_url)
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(vars.iter().copied())
             .output()
             .expect("run credvend")
     }

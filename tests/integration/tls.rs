@@ -1,0 +1,140 @@
+//! HTTPS to STS: `credvend check` through a real TLS peer (Python's OpenSSL in front of moto)
+//! trusting it only through `[aws] ca_file`, and refusing it without.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde::Deserialize;
+
+use crate::support::home::{Home, text};
+use crate::support::moto::{Seeded, moto};
+
+#[derive(Deserialize)]
+struct Front {
+    url: String,
+    ca_file: String,
+}
+
+/// Starts the TLS front; it lives until the returned stdin handle is dropped.
+fn tls_front(
+    m: &Seeded,
+    home: &Home,
+) -> Option<(Front, std::process::ChildStdin, std::process::Child)> {
+    let python = crate::support::python()?;
+    let mut child = Command::new(python)
+        .arg(crate::support::peer_script("tls_proxy.py"))
+        .arg(&m.url)
+        .arg(&home.root)
+        .envs(crate::support::scrubbed_env(Some(&home.root)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the TLS front");
+    let stdin = child.stdin.take().expect("stdin");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the TLS front's line");
+    let front: Front =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("TLS front: {e}: {line:?}"));
+    Some((front, stdin, child))
+}
+
+fn setup(home: &Home, m: &Seeded) {
+    home.credentials(&format!(
+        "[base]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        m.access_key_id, m.secret_access_key
+    ))
+    .config(&format!(
+        "[profile app]\nrole_arn = {}\nsource_profile = base\nrole_session_name = over-tls\n",
+        m.role("app")
+    ));
+}
+
+#[test]
+fn check_over_https_trusts_the_configured_ca_file_and_nothing_else() {
+    let Some(m) = moto() else { return };
+    let home = Home::new();
+    setup(&home, m);
+    let Some((front, stdin, mut child)) = tls_front(m, &home) else {
+        return;
+    };
+
+    let trusting = home.path("trusting.toml");
+    std::fs::write(
+        &trusting,
+        format!(
+            "[aws]\nsts_endpoint = \"{}\"\nca_file = \"{}\"\n",
+            front.url, front.ca_file
+        ),
+    )
+    .unwrap();
+    let out = home.credvend(
+        &m.url,
+        &[
+            "check",
+            "--profile",
+            "app",
+            "--config",
+            trusting.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("endpoint: {}", front.url)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("identity: {}", m.assumed("app", "over-tls"))),
+        "{stdout}"
+    );
+
+    // Without the CA file the test CA is unknown: a clear TLS error, no retry storm, no hang.
+    let plain = home.path("plain.toml");
+    std::fs::write(&plain, format!("[aws]\nsts_endpoint = \"{}\"\n", front.url)).unwrap();
+    let out = home.credvend(
+        &m.url,
+        &[
+            "check",
+            "--profile",
+            "app",
+            "--config",
+            plain.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(stderr.contains(&front.url), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+
+    drop(stdin);
+    let _ = child.wait();
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_clear_error() {
+    let Some(m) = moto() else { return };
+    let home = Home::new();
+    setup(&home, m);
+    let config = home.path("bad-ca.toml");
+    let missing = home.path("no-such-ca.pem");
+    std::fs::write(
+        &config,
+        format!("[aws]\nca_file = \"{}\"\n", missing.display()),
+    )
+    .unwrap();
+    let out = home.credvend(
+        &m.url,
+        &[
+            "check",
+            "--profile",
+            "app",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no-such-ca.pem"), "{stderr}");
+}
