@@ -6,6 +6,7 @@
 
 mod check;
 mod commands;
+mod conformance;
 mod faults;
 mod profiles;
 mod server;

@@ -49,6 +49,9 @@ def seed(url):
     role("chained", [f"arn:aws:sts::{ACCOUNT}:assumed-role/app/hop1"])
     role("external", [user_arn], {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}})
     role("from-session", [f"arn:aws:sts::{ACCOUNT}:assumed-role/app/seed-session"])
+    # The conformance tests' credential_source chains: a client assumes this role with the
+    # credentials credvend serves for `app` (role_session_name = conformance).
+    role("second", [f"arn:aws:sts::{ACCOUNT}:assumed-role/app/conformance"])
 
     as_user = client(
         "sts", url, aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]

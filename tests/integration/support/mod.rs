@@ -3,7 +3,9 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod daemon;
 pub mod home;
+pub mod http;
 pub mod moto;
 pub mod proxy;
 

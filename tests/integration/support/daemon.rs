@@ -1,0 +1,396 @@
+//! The real `credvend serve` as a child process: its config and `~/.aws` in a temporary home,
+//! the scrubbed environment with STS at moto, every line of its stderr kept (for secret scans),
+//! the addresses it reports once ready, and SIGTERM by PID when dropped.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::home::Home;
+use super::http::http;
+use super::moto::Seeded;
+
+/// How long the daemon may take from spawn to "credvend ready".
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long it may take to drain and exit after SIGTERM.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The session name credvend's profiles use, so trust policies can name the session ARN.
+pub const SESSION: &str = "conformance";
+
+/// One `[[imds]]` listener to configure.
+#[derive(Clone, Debug)]
+pub struct ImdsSpec {
+    pub profile: String,
+    pub imdsv1: bool,
+}
+
+/// What a daemon serves: its own `~/.aws` files and listeners.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub aws_config: String,
+    pub aws_credentials: String,
+    pub imds: Vec<ImdsSpec>,
+    /// Profiles on the ECS listener; none means `[ecs] enabled = false`.
+    pub ecs_profiles: Vec<String>,
+    /// `RUST_LOG` for the daemon, if any.
+    pub rust_log: Option<String>,
+}
+
+impl Spec {
+    /// The usual daemon: profile `app` (role `app` assumed by the seeded user, session
+    /// [`SESSION`]) on one IMDS listener per entry of `imdsv1` and on the ECS listener.
+    pub fn app(moto: &Seeded, imdsv1: &[bool]) -> Self {
+        Self {
+            aws_config: format!(
+                "[profile app]\nrole_arn = {}\nsource_profile = user\nrole_session_name = {SESSION}\n",
+                moto.role("app")
+            ),
+            aws_credentials: format!(
+                "[user]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                moto.access_key_id, moto.secret_access_key
+            ),
+            imds: imdsv1
+                .iter()
+                .map(|&imdsv1| ImdsSpec {
+                    profile: "app".to_owned(),
+                    imdsv1,
+                })
+                .collect(),
+            ecs_profiles: vec!["app".to_owned()],
+            rust_log: None,
+        }
+    }
+
+    fn toml(&self, home: &Home) -> String {
+        let state = home.path("state");
+        let mut toml = format!("state_dir = {:?}\n", state.display().to_string());
+        if self.imds.is_empty() {
+            toml.push_str("imds = []\n");
+        }
+        toml.push_str("\n[aws]\nregion = \"us-east-1\"\n\n");
+        for imds in &self.imds {
+            toml.push_str(&format!(
+                "[[imds]]\nlisten = \"127.0.0.1:0\"\nprofile = {:?}\nimdsv1 = {}\n\n",
+                imds.profile, imds.imdsv1
+            ));
+        }
+        if self.ecs_profiles.is_empty() {
+            toml.push_str("[ecs]\nenabled = false\n\n");
+        } else {
+            toml.push_str(&format!(
+                "[ecs]\nlisten = \"127.0.0.1:0\"\ntoken_file = {:?}\nprofiles = {:?}\n\n",
+                home.path("state/ecs-token").display().to_string(),
+                self.ecs_profiles
+            ));
+        }
+        toml.push_str(&format!(
+            "[audit]\npath = {:?}\n",
+            home.path("state/audit.jsonl").display().to_string()
+        ));
+        toml
+    }
+}
+
+/// One IMDS listener of a running daemon.
+#[derive(Clone, Debug)]
+pub struct ImdsEndpoint {
+    /// `http://127.0.0.1:PORT`, the value of `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+    pub url: String,
+    pub imdsv1: bool,
+}
+
+/// A running `credvend serve`.
+pub struct Daemon {
+    child: Option<Child>,
+    home: Home,
+    /// The IMDS listeners, in the order of [`Spec::imds`].
+    pub imds: Vec<ImdsEndpoint>,
+    /// `http://127.0.0.1:PORT` of the ECS listener, if enabled.
+    pub ecs: Option<String>,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Starts a daemon for `spec` with STS at moto and waits until it reports ready.
+    pub fn start(moto: &Seeded, spec: &Spec) -> Self {
+        let home = Home::new();
+        home.config(&spec.aws_config)
+            .credentials(&spec.aws_credentials);
+        std::fs::create_dir_all(home.path("state")).expect("state dir");
+        let config = home.path("credvend.toml");
+        std::fs::write(&config, spec.toml(&home)).expect("write credvend config");
+
+        let mut command = Command::new(env!("CARGO_BIN_EXE_credvend"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env_clear()
+            .envs(super::scrubbed_env(Some(&home.root)))
+            .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(level) = &spec.rust_log {
+            command.env("RUST_LOG", level);
+        }
+        let mut child = command.spawn().expect("spawn credvend serve");
+        let (stderr, lines, reader) = capture(child.stderr.take().expect("daemon stderr"));
+        let mut daemon = Self {
+            child: Some(child),
+            home,
+            imds: Vec::new(),
+            ecs: None,
+            stderr,
+            reader: Some(reader),
+        };
+        let ready = daemon.wait_ready(&lines);
+        daemon.ecs = ready.ecs.map(|a| format!("http://{a}"));
+        daemon.imds = daemon.match_imds(spec, &ready.imds);
+        daemon
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// The ECS token file the daemon wrote.
+    pub fn token_file(&self) -> PathBuf {
+        self.home.path("state/ecs-token")
+    }
+
+    /// The ECS token (the file's contents).
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.token_file()).expect("read the ECS token file")
+    }
+
+    /// The audit log.
+    pub fn audit_path(&self) -> PathBuf {
+        self.home.path("state/audit.jsonl")
+    }
+
+    /// The ECS URL of `profile` (`/role/<profile>`).
+    pub fn ecs_role_url(&self, profile: &str) -> String {
+        format!("{}/role/{profile}", self.ecs.as_ref().expect("ecs enabled"))
+    }
+
+    /// The first IMDS listener with this `imdsv1` setting.
+    pub fn imds_url(&self, imdsv1: bool) -> String {
+        self.imds
+            .iter()
+            .find(|i| i.imdsv1 == imdsv1)
+            .unwrap_or_else(|| panic!("no IMDS listener with imdsv1 = {imdsv1}"))
+            .url
+            .clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit; the status it exited with. Its stderr and files
+    /// stay readable until the `Daemon` is dropped.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.terminate()
+            .expect("credvend serve still running after SIGTERM, or already stopped")
+    }
+
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        status
+    }
+
+    fn wait_ready(&mut self, lines: &Receiver<String>) -> Ready {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut ready = Ready::default();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let line = strip_ansi(&line);
+                    if let Some(addr) = address_after(&line, "imds listening on") {
+                        ready.imds.push(addr);
+                    } else if let Some(addr) = address_after(&line, "ecs listening on") {
+                        ready.ecs = Some(addr);
+                    } else if line.contains("credvend ready") {
+                        return ready;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.fail("did not report ready in time"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.as_mut().and_then(|c| c.wait().ok());
+                    self.fail(&format!("exited before it was ready ({status:?})"));
+                }
+            }
+        }
+    }
+
+    /// Pairs reported IMDS addresses with the spec: a tokenless GET gets 401 exactly from
+    /// the IMDSv2-only listeners, so the order of the log lines does not matter.
+    fn match_imds(&mut self, spec: &Spec, addrs: &[SocketAddr]) -> Vec<ImdsEndpoint> {
+        if addrs.len() != spec.imds.len() {
+            self.fail(&format!(
+                "reported {} IMDS listeners, configured {}",
+                addrs.len(),
+                spec.imds.len()
+            ));
+        }
+        let mut found: Vec<ImdsEndpoint> = addrs
+            .iter()
+            .map(|addr| {
+                let url = format!("http://{addr}");
+                let probe = http(
+                    "GET",
+                    &format!("{url}/latest/meta-data/iam/security-credentials/"),
+                    &[],
+                );
+                ImdsEndpoint {
+                    imdsv1: probe.status != 401,
+                    url,
+                }
+            })
+            .collect();
+        let mut ordered = Vec::new();
+        for want in &spec.imds {
+            match found.iter().position(|f| f.imdsv1 == want.imdsv1) {
+                Some(i) => ordered.push(found.remove(i)),
+                None => self.fail(&format!("no listener behaves as imdsv1 = {}", want.imdsv1)),
+            }
+        }
+        ordered
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.terminate();
+        panic!(
+            "credvend serve {why}; its stderr:\n{}",
+            self.stderr.lock().expect("stderr lock")
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+    }
+}
+
+#[derive(Default)]
+struct Ready {
+    imds: Vec<SocketAddr>,
+    ecs: Option<SocketAddr>,
+}
+
+/// Reads `stderr` on a thread: every line is kept and also sent on the channel.
+fn capture(
+    stderr: impl Read + Send + 'static,
+) -> (Arc<Mutex<String>>, Receiver<String>, JoinHandle<()>) {
+    let all = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let kept = all.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            {
+                let mut kept = kept.lock().expect("stderr lock");
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+            let _ = tx.send(line);
+        }
+    });
+    (all, rx, reader)
+}
+
+/// Removes terminal colour sequences (`ESC [ … letter`).
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The first socket address after `marker` in `line` (`addr=` prefixes and quotes allowed).
+fn address_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(marker)? + marker.len()..];
+    rest.split(|c: char| c.is_whitespace() || matches!(c, ',' | '"' | '=' | '\'' | '`'))
+        .map(|word| word.trim_matches(|c| matches!(c, '(' | ')' | '{' | '}' | ';')))
+        .find_map(|word| word.trim_end_matches('.').parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_found_in_plain_and_structured_lines() {
+        let plain = "2026-11-22T10:00:00Z  INFO credvend: imds listening on 127.0.0.1:4321";
+        let field = "INFO credvend::daemon: ecs listening on addr=127.0.0.1:99 profile=app";
+        let quoted = "imds listening on \"127.0.0.1:7\", v1";
+        let real = "INFO imds listening on 127.0.0.1:46035, profile app, IMDSv1 allowed";
+        assert_eq!(
+            address_after(real, "imds listening on"),
+            Some("127.0.0.1:46035".parse().unwrap())
+        );
+        assert_eq!(
+            address_after(plain, "imds listening on"),
+            Some("127.0.0.1:4321".parse().unwrap())
+        );
+        assert_eq!(
+            address_after(field, "ecs listening on"),
+            Some("127.0.0.1:99".parse().unwrap())
+        );
+        assert_eq!(
+            address_after(quoted, "imds listening on"),
+            Some("127.0.0.1:7".parse().unwrap())
+        );
+        assert_eq!(address_after(plain, "ecs listening on"), None);
+    }
+
+    #[test]
+    fn colour_sequences_are_removed() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2mimds\u{1b}[0m listening on \u{1b}[3m1.2.3.4:5\u{1b}[0m"),
+            "imds listening on 1.2.3.4:5"
+        );
+    }
+}
