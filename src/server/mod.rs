@@ -22,6 +22,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::serve::ListenerExt;
+use tower::Layer as _;
 use tracing::Instrument;
 
 use crate::audit::AuditSink;
@@ -48,7 +49,39 @@ pub struct Services {
 /// The router of one IMDS listener.
 pub fn imds_router(state: ImdsState) -> Router {
     let guard = state.guard();
-    finish(imds::routes(state), guard)
+    let routes = finish(imds::routes(state), guard);
+    // Rewriting must happen before routing, so it wraps the finished router as a service.
+    Router::new().fallback_service(middleware::map_request(collapse_slashes).layer(routes))
+}
+
+/// Old tools build IMDS paths by joining with `/` (boto 2 asks for
+/// `/latest/dynamic/instance-identity//document/`); repeated slashes mean one, as they do to
+/// the real IMDS's clients.
+async fn collapse_slashes(mut req: Request) -> Request {
+    let uri = req.uri();
+    if !uri.path().contains("//") {
+        return req;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    if let Some(query) = uri.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    // The collapsed text is a sub-sequence of a valid path, so it parses; keep the original
+    // if it somehow does not.
+    if let Ok(pq) = path.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(collapsed) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = collapsed;
+        }
+    }
+    req
 }
 
 /// The router of the ECS listener.

@@ -527,3 +527,19 @@ fn public_keys_are_named_by_their_comment_else_their_file() {
     assert!(ImdsConfig::from_listener(&missing, "r".into(), "us-east-1".into(), None).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn repeated_slashes_count_as_one_as_old_tools_send_them() {
+    let f = fixture(true);
+    let (status, body) = f
+        .get("/latest/dynamic/instance-identity//document/", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"region\""), "{body}");
+    let (status, body) = f
+        .get("/latest//meta-data///iam/security-credentials/", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = f.get("//latest/meta-data/no-such-thing", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -78,7 +78,6 @@ fn boto2_gets_nothing_from_an_imdsv2_only_listener() {
 }
 
 #[test]
-#[ignore = "credvend answers 404 to boto 2's doubled slash; see docs/clients.md"]
 fn boto2_reads_the_region_from_the_instance_identity_document() {
     let Some((moto, daemon)) = daemon(&[true]) else {
         return;
