@@ -8,6 +8,7 @@ mod check;
 mod commands;
 mod conformance;
 mod faults;
+mod lifecycle;
 mod profiles;
 mod server;
 mod sigv4_botocore;

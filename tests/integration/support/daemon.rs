@@ -43,6 +43,8 @@ pub struct Spec {
     pub ecs_profiles: Vec<String>,
     /// `RUST_LOG` for the daemon, if any.
     pub rust_log: Option<String>,
+    /// More environment variables for the daemon (e.g. `NOTIFY_SOCKET`).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -67,6 +69,7 @@ impl Spec {
                 .collect(),
             ecs_profiles: vec!["app".to_owned()],
             rust_log: None,
+            extra_env: Vec::new(),
         }
     }
 
@@ -144,6 +147,7 @@ impl Daemon {
         if let Some(level) = &spec.rust_log {
             command.env("RUST_LOG", level);
         }
+        command.envs(spec.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child = command.spawn().expect("spawn credvend serve");
         let (stderr, lines, reader) = capture(child.stderr.take().expect("daemon stderr"));
         let mut daemon = Self {
@@ -158,6 +162,31 @@ impl Daemon {
         daemon.ecs = ready.ecs.map(|a| format!("http://{a}"));
         daemon.imds = daemon.match_imds(spec, &ready.imds);
         daemon
+    }
+
+    /// The daemon's home (its `~/.aws` files can be rewritten before a reload).
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: Signal) {
+        let child = self.child.as_ref().expect("daemon running");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        kill(pid, signal).expect("signal the daemon");
+    }
+
+    /// Waits (bounded) until `condition` holds; panics with the daemon's stderr otherwise.
+    pub fn wait_for(&self, what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !condition() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Everything the daemon wrote to stderr so far.

@@ -1,0 +1,154 @@
+//! The daemon's life as an operator sees it: readiness to systemd, SIGHUP reloads that renew
+//! only what changed, reloads that fail without losing anything, a broken profile that does not
+//! stop the others, and a bad config refused at start naming the key.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::support::daemon::{Daemon, SESSION, Spec};
+use crate::support::home::{Home, text};
+use crate::support::http::http;
+use crate::support::moto::{Seeded, moto};
+
+/// The access key id the ECS listener serves for `profile`, or the HTTP status it answered.
+fn ecs_key(daemon: &Daemon, profile: &str) -> Result<String, u16> {
+    let token = daemon.token();
+    let answer = http(
+        "GET",
+        &daemon.ecs_role_url(profile),
+        &[("Authorization", token.as_str())],
+    );
+    if answer.status != 200 {
+        return Err(answer.status);
+    }
+    let json: serde_json::Value = serde_json::from_str(&answer.body).expect("credentials JSON");
+    Ok(json["AccessKeyId"]
+        .as_str()
+        .expect("AccessKeyId")
+        .to_owned())
+}
+
+/// `issued` audit records as (profile, session name).
+fn issued(daemon: &Daemon) -> Vec<(String, String)> {
+    let log = std::fs::read_to_string(daemon.audit_path()).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"] == "issued")
+        .map(|r| {
+            (
+                r["profile"].as_str().unwrap_or_default().to_owned(),
+                r["session_name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `app` as usual plus `other`, the same role under its own session name.
+fn two_profiles(m: &Seeded, other_session: &str) -> String {
+    format!(
+        "[profile app]\nrole_arn = {r}\nsource_profile = user\nrole_session_name = {SESSION}\n\n\
+         [profile other]\nrole_arn = {r}\nsource_profile = user\nrole_session_name = {other_session}\n",
+        r = m.role("app")
+    )
+}
+
+#[test]
+fn sighup_renews_a_changed_profile_and_keeps_an_unchanged_one() {
+    let Some(m) = moto() else { return };
+    let mut spec = Spec::app(m, &[true]);
+    spec.aws_config = two_profiles(m, "other-1");
+    spec.ecs_profiles = vec!["app".into(), "other".into()];
+    let daemon = Daemon::start(m, &spec);
+    let app_before = ecs_key(&daemon, "app").expect("app served");
+    let other_before = ecs_key(&daemon, "other").expect("other served");
+
+    daemon.home().config(&two_profiles(m, "other-2"));
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_for("the changed profile to be re-minted", || {
+        issued(&daemon).contains(&("other".into(), "other-2".into()))
+    });
+    daemon.wait_for("the new credentials to be served", || {
+        ecs_key(&daemon, "other").is_ok_and(|k| k != other_before)
+    });
+    assert_eq!(
+        ecs_key(&daemon, "app"),
+        Ok(app_before),
+        "unchanged profile kept its credentials"
+    );
+    let app_mints = issued(&daemon).iter().filter(|(p, _)| p == "app").count();
+    assert_eq!(app_mints, 1, "no STS call for the unchanged profile");
+}
+
+#[test]
+fn a_reload_that_fails_keeps_the_previous_state_serving() {
+    let Some(m) = moto() else { return };
+    let daemon = Daemon::start(m, &Spec::app(m, &[true]));
+    let before = ecs_key(&daemon, "app").expect("app served");
+
+    daemon
+        .home()
+        .config("[profile app\nthis is not an ini file\n");
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_for("the failed reload to be logged", || {
+        daemon.stderr().contains("reload failed")
+    });
+    assert!(
+        daemon.stderr().contains(".aws/config:1"),
+        "{}",
+        daemon.stderr()
+    );
+    assert_eq!(ecs_key(&daemon, "app"), Ok(before));
+}
+
+#[test]
+fn an_unresolvable_profile_does_not_stop_the_other_listeners() {
+    let Some(m) = moto() else { return };
+    let mut spec = Spec::app(m, &[true]);
+    spec.ecs_profiles = vec!["app".into(), "ghost".into()];
+    let daemon = Daemon::start(m, &spec);
+    assert!(ecs_key(&daemon, "app").is_ok());
+    assert_eq!(ecs_key(&daemon, "ghost"), Err(503));
+    assert!(daemon.stderr().contains("ghost"), "{}", daemon.stderr());
+    let (_, creds) = crate::support::http::imds_credentials(&daemon.imds_url(true));
+    assert!(
+        creds["AccessKeyId"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ASIA")),
+        "{creds}"
+    );
+}
+
+#[test]
+fn readiness_and_stopping_are_reported_to_systemd() {
+    let Some(m) = moto() else { return };
+    let home = Home::new();
+    let socket_path = home.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut spec = Spec::app(m, &[true]);
+    spec.extra_env = vec![("NOTIFY_SOCKET".into(), socket_path.display().to_string())];
+    let mut daemon = Daemon::start(m, &spec);
+    let mut buf = [0u8; 128];
+    let n = socket.recv(&mut buf).expect("READY=1 from the daemon");
+    assert_eq!(&buf[..n], b"READY=1");
+    assert!(daemon.stop().success());
+    let n = socket.recv(&mut buf).expect("STOPPING=1 from the daemon");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+}
+
+#[test]
+fn serve_refuses_a_bad_config_naming_the_key() {
+    let Some(m) = moto() else { return };
+    let home = Home::new();
+    let config = home.path("bad.toml");
+    std::fs::write(&config, "[aws]\nregion = \"us-east-1\"\nbogus = 1\n").unwrap();
+    let out = home.credvend(&m.url, &["serve", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("aws.bogus"), "{stderr}");
+    assert!(stderr.contains("bad.toml:3"), "{stderr}");
+}
