@@ -1,11 +1,12 @@
 //! HTTPS to STS: `credvend check` through a real TLS peer (Python's OpenSSL in front of moto)
 //! trusting it only through `[aws] ca_file`, and refusing it without.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::ffi::OsStr;
+use std::process::Stdio;
 
 use serde::Deserialize;
 
+use crate::support::JsonPeer;
 use crate::support::home::{Home, text};
 use crate::support::moto::{Seeded, moto};
 
@@ -15,29 +16,10 @@ struct Front {
     ca_file: String,
 }
 
-/// Starts the TLS front; it lives until the returned stdin handle is dropped.
-fn tls_front(
-    m: &Seeded,
-    home: &Home,
-) -> Option<(Front, std::process::ChildStdin, std::process::Child)> {
-    let python = crate::support::python()?;
-    let mut child = Command::new(python)
-        .arg(crate::support::peer_script("tls_proxy.py"))
-        .arg(&m.url)
-        .arg(&home.root)
-        .envs(crate::support::scrubbed_env(Some(&home.root)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the TLS front");
-    let stdin = child.stdin.take().expect("stdin");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the TLS front's line");
-    let front: Front =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("TLS front: {e}: {line:?}"));
-    Some((front, stdin, child))
+/// Starts the TLS front; it lives until its stdin is dropped.
+fn tls_front(m: &Seeded, home: &Home) -> Option<JsonPeer<Front>> {
+    let args = [OsStr::new(&m.url), home.root.as_os_str()];
+    crate::support::start_json_peer("tls_proxy.py", &args, Some(&home.root), Stdio::inherit())
 }
 
 fn setup(home: &Home, m: &Seeded) {
@@ -56,7 +38,12 @@ fn check_over_https_trusts_the_configured_ca_file_and_nothing_else() {
     let Some(m) = moto() else { return };
     let home = Home::new();
     setup(&home, m);
-    let Some((front, stdin, mut child)) = tls_front(m, &home) else {
+    let Some(JsonPeer {
+        announced: front,
+        stdin,
+        mut child,
+    }) = tls_front(m, &home)
+    else {
         return;
     };
 

@@ -95,3 +95,45 @@ pub fn scrubbed_env(home: Option<&Path>) -> Vec<(String, String)> {
     }
     env
 }
+
+/// A Python peer that prints one JSON line when ready and runs until its stdin closes.
+pub struct JsonPeer<T> {
+    /// What the peer printed.
+    pub announced: T,
+    /// Held open to keep the peer alive; dropping it lets the peer exit.
+    pub stdin: std::process::ChildStdin,
+    /// The peer process.
+    pub child: std::process::Child,
+}
+
+/// Starts `tests/peers/<script> ARGS` with the test venv's Python and the scrubbed environment
+/// of `home`, and reads its announcement; `None` when the venv is missing (a failure under CI).
+pub fn start_json_peer<T: serde::de::DeserializeOwned>(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    home: Option<&Path>,
+    stderr: std::process::Stdio,
+) -> Option<JsonPeer<T>> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(python()?)
+        .arg(peer_script(script))
+        .args(args)
+        .envs(scrubbed_env(home))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let stdin = child.stdin.take().expect("peer stdin");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("peer stdout"))
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("read {script}'s announcement: {e}"));
+    let announced = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("{script} did not start: {e}: {line:?}"));
+    Some(JsonPeer {
+        announced,
+        stdin,
+        child,
+    })
+}

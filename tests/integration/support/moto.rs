@@ -4,8 +4,7 @@
 //! access key and the roles the tests assume, then enforces auth. It exits when this test
 //! process closes its standard input, i.e. when the process ends.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
@@ -59,30 +58,14 @@ pub fn moto() -> Option<&'static Seeded> {
 }
 
 fn start() -> Option<Moto> {
-    let python = super::python()?;
-    let script = super::peer_script("moto_sts.py");
     let log = std::fs::File::create(
         std::env::temp_dir().join(format!("credvend-moto-{}.log", std::process::id())),
     )
     .expect("moto log file");
-    let mut child = Command::new(python)
-        .arg(script)
-        .envs(super::scrubbed_env(None))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start moto");
-    let stdin = child.stdin.take().expect("moto stdin");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("moto stdout"))
-        .read_line(&mut line)
-        .expect("read moto's seed line");
-    let seeded: Seeded =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("moto did not start: {e}: {line:?}"));
+    let peer = super::start_json_peer::<Seeded>("moto_sts.py", &[], None, log.into())?;
     Some(Moto {
-        seeded,
-        _child: Mutex::new(child),
-        _stdin: stdin,
+        seeded: peer.announced,
+        _child: Mutex::new(peer.child),
+        _stdin: peer.stdin,
     })
 }
