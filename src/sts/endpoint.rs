@@ -44,6 +44,20 @@ const LEGACY_GLOBAL_REGIONS: &[&str] = &[
 /// The endpoint for `chain` under `aws`.
 pub fn resolve(chain: &ProfileChain, aws: &AwsSettings) -> Result<Endpoint, StsError> {
     let region = chain.region.clone().unwrap_or_else(|| aws.region.clone());
+    // The region becomes part of a host name and of the signature scope.
+    let valid = !region.is_empty()
+        && region.len() <= 63
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid {
+        return Err(StsError::new(StsErrorKind::Request {
+            reason: format!(
+                "region {region:?} of profile {} is not a region name like us-east-1",
+                chain.profile
+            ),
+        }));
+    }
     let configured = aws
         .sts_endpoint
         .as_deref()
@@ -215,6 +229,15 @@ mod tests {
             url(&c, &both),
             ("https://config.example".into(), "eu-west-1".into())
         );
+    }
+
+    #[test]
+    fn a_region_that_is_not_a_region_name_is_refused() {
+        for bad in ["us-east-1/evil", "x.y", "", "a b"] {
+            let err =
+                resolve(&chain(Some(bad), None, None), &aws("us-east-1", None, None)).unwrap_err();
+            assert!(err.to_string().contains("not a region name"), "{err}");
+        }
     }
 
     #[test]
