@@ -2,7 +2,6 @@
 //! `export` lines or `docker run` flags.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 
 use super::CommandError;
 use crate::config::Config;
@@ -36,14 +35,14 @@ pub fn env(config: &Config, profile: Option<&str>, docker: bool) -> Result<Strin
     if let Some(listener) = imds {
         vars.push((
             "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            format!("http://{}", host_port(listener.listen)),
+            format!("http://{}", listener.listen),
         ));
     }
     let mut mounts = Vec::new();
     if let Some((ecs, name)) = &ecs {
         vars.push((
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("http://{}/role/{name}", host_port(ecs.listen)),
+            format!("http://{}/role/{name}", ecs.listen),
         ));
         let token_path = if docker {
             mounts.push(format!(
@@ -82,11 +81,6 @@ pub fn env(config: &Config, profile: Option<&str>, docker: bool) -> Result<Strin
         }
     }
     Ok(out)
-}
-
-/// `host:port`, with brackets for IPv6.
-fn host_port(addr: SocketAddr) -> String {
-    addr.to_string()
 }
 
 /// Single-quotes `s` for POSIX shells when it holds anything but safe characters.

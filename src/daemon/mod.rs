@@ -7,7 +7,6 @@ mod profiles;
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -324,10 +323,4 @@ impl Signals {
             hup: signal(SignalKind::hangup())?,
         })
     }
-}
-
-/// The state directory's path for a file (used by `credvend env`).
-#[must_use]
-pub fn capabilities_file(state_dir: &Path) -> PathBuf {
-    state_dir.join(CAPABILITIES_FILE)
 }

@@ -33,6 +33,14 @@ fn setup(home: &Home, m: &Seeded) {
     ));
 }
 
+/// Writes `toml` as a credvend config named `name` and runs `check --profile app` with it.
+fn check_with(home: &Home, m: &Seeded, name: &str, toml: &str) -> std::process::Output {
+    let config = home.path(name);
+    std::fs::write(&config, toml).unwrap();
+    let config = config.to_str().unwrap();
+    home.credvend(&m.url, &["check", "--profile", "app", "--config", config])
+}
+
 #[test]
 fn check_over_https_trusts_the_configured_ca_file_and_nothing_else() {
     let Some(m) = moto() else { return };
@@ -47,24 +55,14 @@ fn check_over_https_trusts_the_configured_ca_file_and_nothing_else() {
         return;
     };
 
-    let trusting = home.path("trusting.toml");
-    std::fs::write(
-        &trusting,
-        format!(
+    let out = check_with(
+        &home,
+        m,
+        "trusting.toml",
+        &format!(
             "[aws]\nsts_endpoint = \"{}\"\nca_file = \"{}\"\n",
             front.url, front.ca_file
         ),
-    )
-    .unwrap();
-    let out = home.credvend(
-        &m.url,
-        &[
-            "check",
-            "--profile",
-            "app",
-            "--config",
-            trusting.to_str().unwrap(),
-        ],
     );
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -77,18 +75,12 @@ fn check_over_https_trusts_the_configured_ca_file_and_nothing_else() {
         "{stdout}"
     );
 
-    // Without the CA file the test CA is unknown: a clear TLS error, no retry storm, no hang.
-    let plain = home.path("plain.toml");
-    std::fs::write(&plain, format!("[aws]\nsts_endpoint = \"{}\"\n", front.url)).unwrap();
-    let out = home.credvend(
-        &m.url,
-        &[
-            "check",
-            "--profile",
-            "app",
-            "--config",
-            plain.to_str().unwrap(),
-        ],
+    // Without the CA file the test CA is unknown: a clear TLS error naming the endpoint, no hang.
+    let out = check_with(
+        &home,
+        m,
+        "plain.toml",
+        &format!("[aws]\nsts_endpoint = \"{}\"\n", front.url),
     );
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{}", text(&out.stdout));
@@ -104,23 +96,9 @@ fn an_unreadable_ca_file_is_a_clear_error() {
     let Some(m) = moto() else { return };
     let home = Home::new();
     setup(&home, m);
-    let config = home.path("bad-ca.toml");
     let missing = home.path("no-such-ca.pem");
-    std::fs::write(
-        &config,
-        format!("[aws]\nca_file = \"{}\"\n", missing.display()),
-    )
-    .unwrap();
-    let out = home.credvend(
-        &m.url,
-        &[
-            "check",
-            "--profile",
-            "app",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let toml = format!("[aws]\nca_file = \"{}\"\n", missing.display());
+    let out = check_with(&home, m, "bad-ca.toml", &toml);
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no-such-ca.pem"), "{stderr}");

@@ -1,7 +1,7 @@
 //! A throwaway HOME with `.aws/config` and `.aws/credentials`, removed on drop, and a runner
 //! for the real `credvend` binary inside it with a scrubbed environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,9 +70,4 @@ impl Drop for Home {
 /// Text of an output stream.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Whether `path` is inside this home (for messages).
-pub fn is_within(home: &Home, path: &Path) -> bool {
-    path.starts_with(&home.root)
 }
