@@ -98,7 +98,6 @@ fn chain() -> ProfileChain {
             role_session_name: None,
             external_id: None,
             duration_seconds: None,
-            mfa_serial: None,
             location,
         }],
         region: Some("eu-west-1".into()),

@@ -255,7 +255,7 @@ mod writer {
                 "role_arn": role_arn,
                 "session_name": session_name,
                 "access_key_id": access_key_id,
-                "expiration": crate::sts::format_timestamp(*expiration),
+                "expiration": crate::clock::format_timestamp(*expiration),
                 "request_id": request_id,
             }),
             AuditEvent::Served {
@@ -296,14 +296,19 @@ mod writer {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::random::{OsRandom, Random, hex};
+    use crate::hex;
+    use crate::random::{OsRandom, Random};
     use time::macros::datetime;
 
     fn temp_path(name: &str) -> PathBuf {
         let mut b = [0u8; 4];
         OsRandom.fill(&mut b);
         std::env::temp_dir()
-            .join(format!("credvend-audit-{}-{}", std::process::id(), hex(&b)))
+            .join(format!(
+                "credvend-audit-{}-{}",
+                std::process::id(),
+                hex::encode(&b)
+            ))
             .join(name)
     }
 

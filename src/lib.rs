@@ -23,6 +23,8 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod env;
+pub mod hex;
+pub mod mint;
 pub mod profile;
 pub mod random;
 pub mod secret;
@@ -30,3 +32,6 @@ pub mod server;
 pub mod sigv4;
 pub mod sts;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod test_util;
+pub mod validate;

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::mint::{MintedStep, Resume};
 use super::policy;
-use super::{CacheError, Served};
+use super::served::{CacheError, Served};
 use crate::config::CacheSettings;
+use crate::mint::{MintedStep, Resume};
 use crate::profile::ProfileChain;
 use crate::secret::Credentials;
 
@@ -327,7 +327,7 @@ impl Entry {
             (_, Some(s)) if st.failures == 0 => match s.expiration() {
                 Some(exp) => format!(
                     "credentials expired at {}, renewal pending",
-                    crate::sts::format_timestamp(exp)
+                    crate::clock::format_timestamp(exp)
                 ),
                 None => "credentials have no expiry".into(),
             },
@@ -414,9 +414,9 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::cache::mint::StepKind;
-    use crate::cache::test_util::{cache_settings, chain, hop};
+    use crate::mint::StepKind;
     use crate::secret::Secret;
+    use crate::test_util::{cache_settings, chain, hop};
 
     const T0: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
 

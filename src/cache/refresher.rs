@@ -11,12 +11,12 @@ use std::time::Duration as StdDuration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::Inner;
 use super::entry::{Due, Entry, ErrorInfo, Outcome, Plan, Report, info};
-use super::mint::{self, MintError, MintedStep, StepKind};
+use super::store::Inner;
 use crate::audit::AuditEvent;
+use crate::clock::format_timestamp;
+use crate::mint::{self, MintError, MintedStep, StepKind};
 use crate::secret::mask_key_id;
-use crate::sts::format_timestamp;
 
 /// The longest the refresher sleeps before looking at the clock again.
 const MAX_TICK: StdDuration = StdDuration::from_secs(60);

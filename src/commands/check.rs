@@ -4,16 +4,17 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::{CommandError, profile_paths};
-use crate::cache::mint::{StepKind, mint};
+use super::CommandError;
+use crate::clock::format_timestamp;
 use crate::clock::{AwsClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::env::Env;
+use crate::mint::{self, StepKind, mint};
 use crate::profile::ProfileSet;
 use crate::random::OsRandom;
 use crate::secret::mask_key_id;
+use crate::sts::Sts;
 use crate::sts::client::StsClient;
-use crate::sts::{Sts, endpoint, format_timestamp};
 
 /// Runs the check for `profile` (default: the configured default profile); returns the report.
 pub async fn check(
@@ -22,13 +23,13 @@ pub async fn check(
     profile: Option<&str>,
 ) -> Result<String, CommandError> {
     let name = profile.unwrap_or(&config.aws.default_profile);
-    let profiles = ProfileSet::load(&profile_paths(config))?;
+    let profiles = ProfileSet::load(&config.aws.profile_paths())?;
     let chain = profiles.resolve(name, env)?;
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let sts = StsClient::new(&config.aws, clock.clone(), Arc::new(OsRandom))
         .map_err(|e| CommandError::Sts(e.to_string()))?;
     let endpoint =
-        endpoint::resolve(&chain, &config.aws).map_err(|e| CommandError::Sts(e.to_string()))?;
+        mint::endpoint(&chain, &config.aws).map_err(|e| CommandError::Sts(e.to_string()))?;
 
     let minted = mint(&sts, &chain, &config.aws, env, clock.as_ref())
         .await

@@ -10,8 +10,8 @@ pub use check::check;
 pub use env::env;
 pub use profiles::profiles;
 
-use crate::config::{Config, ConfigError};
-use crate::profile::{ProfileError, ProfilePaths};
+use crate::config::ConfigError;
+use crate::profile::ProfileError;
 
 /// Why a subcommand failed. Every variant's text is safe to print: no secrets.
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +28,4 @@ pub enum CommandError {
     /// Something else, already phrased for the user.
     #[error("{0}")]
     Other(String),
-}
-
-/// The `~/.aws` files named by the config.
-#[must_use]
-pub fn profile_paths(config: &Config) -> ProfilePaths {
-    ProfilePaths {
-        config_file: config.aws.config_file.clone(),
-        credentials_file: config.aws.credentials_file.clone(),
-    }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{CommandError, profile_paths};
+use super::CommandError;
 use crate::config::Config;
 use crate::env::Env;
 use crate::profile::ProfileSet;
@@ -10,7 +10,7 @@ use crate::profile::ProfileSet;
 /// The listing, one line per profile, then any lines the parser ignored; keys masked, never
 /// a secret.
 pub fn profiles(config: &Config, env: &Env) -> Result<String, CommandError> {
-    let set = ProfileSet::load(&profile_paths(config))?;
+    let set = ProfileSet::load(&config.aws.profile_paths())?;
     let mut out = String::new();
     let reports = set.report(env);
     if reports.is_empty() {

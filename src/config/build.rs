@@ -12,8 +12,10 @@ use super::check::{
     check_listeners, check_profile, check_region, check_session_name, check_url, listen, networks,
     positive,
 };
+use super::error::ConfigError;
+use super::ipnet::IpNet;
 use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds};
-use super::*;
+use super::settings::*;
 use crate::env::Env;
 
 type Result<T> = std::result::Result<T, ConfigError>;

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ConfigError, IpNet, IpNetError};
+use super::error::ConfigError;
+use super::ipnet::{IpNet, IpNetError};
+use crate::validate;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -71,12 +73,7 @@ pub(super) fn check_listeners(listeners: &[(String, SocketAddr, &[IpNet])]) -> R
 
 /// Region names go into the STS host name, so only DNS label characters pass.
 pub(super) fn check_region(key: &str, region: &str) -> Result<()> {
-    let ok = !region.is_empty()
-        && region.len() <= 63
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if ok {
+    if validate::is_region_name(region) {
         Ok(())
     } else {
         Err(invalid(
@@ -88,29 +85,9 @@ pub(super) fn check_region(key: &str, region: &str) -> Result<()> {
 
 /// An http(s) URL with a host; plain http only to this machine, as the STS client requires.
 pub(super) fn check_url(key: &str, url: &str) -> Result<String> {
-    let bad = |why: &str| invalid(key, format!("{url:?} {why}"));
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("is not an http(s) URL"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("contains spaces or control characters"));
-    }
-    if host.is_empty() {
-        return Err(bad("has no host"));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(url.to_owned()),
-        "http" if crate::sts::endpoint::is_loopback_host(host) => Ok(url.to_owned()),
-        "http" => Err(bad(
-            "uses plain http to a host that is not loopback; use https",
-        )),
-        _ => Err(bad("is not an http(s) URL")),
-    }
+    validate::check_endpoint_url(url)
+        .map(|()| url.to_owned())
+        .map_err(|e| invalid(key, format!("{url:?} {e}")))
 }
 
 /// A RoleSessionName prefix: STS allows `[\w+=,.@-]`, 2 to 64 characters; the prefix keeps

@@ -241,7 +241,7 @@ async fn prefetch(cache: Arc<CredentialCache>) {
             Ok(served) => info!(
                 profile = %profile,
                 key = %crate::secret::mask_key_id(&served.credentials.access_key_id),
-                expires = ?served.expiration().map(crate::sts::format_timestamp),
+                expires = ?served.expiration().map(crate::clock::format_timestamp),
                 "credentials ready"
             ),
             Err(e) => error!(profile = %profile, "no credentials yet: {e}"),

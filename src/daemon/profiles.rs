@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use tracing::{error, warn};
 
-use crate::commands::profile_paths;
 use crate::config::Config;
 use crate::env::Env;
 use crate::profile::{ProfileChain, ProfileError, ProfileSet};
@@ -29,7 +28,7 @@ pub(crate) fn resolve_served(
     config: &Config,
     env: &Env,
 ) -> Result<BTreeMap<String, Result<ProfileChain, String>>, ProfileError> {
-    let set = ProfileSet::load(&profile_paths(config))?;
+    let set = ProfileSet::load(&config.aws.profile_paths())?;
     for warning in &set.warnings {
         warn!("{warning}");
     }

@@ -109,12 +109,11 @@ pub enum BaseCredentials {
         /// Where `aws_access_key_id` was set.
         location: Location,
     },
-    /// A `credential_source`, named in `profile`.
-    Source {
+    /// `credential_source = Environment`, named in `profile`: the daemon's own environment
+    /// variables, read when minting.
+    Environment {
         /// The profile naming the source.
         profile: String,
-        /// Which source.
-        source: CredentialSource,
         /// Where `credential_source` was set.
         location: Location,
     },
@@ -133,8 +132,6 @@ pub struct RoleHop {
     pub external_id: Option<String>,
     /// `duration_seconds`, if set.
     pub duration_seconds: Option<u32>,
-    /// `mfa_serial`, if set (resolution refuses it for now; kept for reporting).
-    pub mfa_serial: Option<String>,
     /// Where `role_arn` was set.
     pub location: Location,
 }

@@ -79,7 +79,7 @@ impl Resolution {
             BaseCredentials::Static { credentials, .. } => {
                 Self::StaticKeys(mask_key_id(&credentials.access_key_id))
             }
-            BaseCredentials::Source { source, .. } => Self::CredentialSource(format!("{source:?}")),
+            BaseCredentials::Environment { .. } => Self::CredentialSource("Environment".into()),
         };
         let Some(last) = chain.hops.last() else {
             return base;
@@ -88,7 +88,7 @@ impl Resolution {
             (BaseCredentials::Static { profile, .. }, described) => {
                 (profile, format!("profile {profile} ({described})"))
             }
-            (BaseCredentials::Source { profile, .. }, described) => {
+            (BaseCredentials::Environment { profile, .. }, described) => {
                 (profile, described.to_string())
             }
         };

@@ -116,13 +116,16 @@ impl ProfileSet {
 }
 
 /// The credentials of `credential_source = Environment`: `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (or the legacy `AWS_SECURITY_TOKEN`);
-/// `None` unless both keys are set.
-#[must_use]
-pub fn environment_credentials(env: &Env) -> Option<Credentials> {
-    Some(Credentials {
-        access_key_id: env.get("AWS_ACCESS_KEY_ID")?.to_string(),
-        secret_access_key: Secret::new(env.get("AWS_SECRET_ACCESS_KEY")?),
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (or the legacy `AWS_SECURITY_TOKEN`).
+/// The error names the first key variable that is missing.
+pub fn environment_credentials(env: &Env) -> Result<Credentials, &'static str> {
+    let key = env.get("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID")?;
+    let secret = env
+        .get("AWS_SECRET_ACCESS_KEY")
+        .ok_or("AWS_SECRET_ACCESS_KEY")?;
+    Ok(Credentials {
+        access_key_id: key.to_owned(),
+        secret_access_key: Secret::new(secret),
         session_token: env
             .get("AWS_SESSION_TOKEN")
             .or_else(|| env.get("AWS_SECURITY_TOKEN"))
@@ -206,18 +209,16 @@ fn source_base(
             credential_source: parsed,
         });
     }
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-        if env.get(var).is_none() {
-            return Err(ProfileError::EnvironmentCredentialsMissing {
-                location,
-                profile: profile.name.clone(),
-                missing: var,
-            });
-        }
+    // Read now only to fail early with the file and line; minting reads them again.
+    if let Err(missing) = environment_credentials(env) {
+        return Err(ProfileError::EnvironmentCredentialsMissing {
+            location,
+            profile: profile.name.clone(),
+            missing,
+        });
     }
-    Ok(BaseCredentials::Source {
+    Ok(BaseCredentials::Environment {
         profile: profile.name.clone(),
-        source: parsed,
         location,
     })
 }
@@ -248,7 +249,6 @@ fn hop(profile: &Profile, role_arn: &Property) -> Result<RoleHop, ProfileError> 
         role_session_name: value("role_session_name"),
         external_id: value("external_id"),
         duration_seconds,
-        mfa_serial: value("mfa_serial"),
         location: role_arn.location.clone(),
     })
 }
@@ -382,13 +382,7 @@ mod tests {
         ]);
         let chain = set.resolve("r", &env).unwrap();
         assert_eq!(hop_names(&chain), ["r"]);
-        assert!(matches!(
-            chain.base,
-            BaseCredentials::Source {
-                source: CredentialSource::Environment,
-                ..
-            }
-        ));
+        assert!(matches!(chain.base, BaseCredentials::Environment { .. }));
         assert!(set.resolve("e", &env).unwrap().hops.is_empty());
         let err = set.resolve("r", &no_env()).unwrap_err();
         assert!(
@@ -399,7 +393,17 @@ mod tests {
         let creds = environment_credentials(&env).unwrap();
         assert_eq!(creds.access_key_id, "AKIDENV");
         assert_eq!(creds.secret_access_key.expose(), "env/secret");
-        assert!(environment_credentials(&no_env()).is_none());
+        assert_eq!(
+            environment_credentials(&no_env()).unwrap_err(),
+            "AWS_ACCESS_KEY_ID"
+        );
+        let legacy = Env::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+            ("AWS_SECRET_ACCESS_KEY", "env/secret"),
+            ("AWS_SECURITY_TOKEN", "legacy-token"),
+        ]);
+        let creds = environment_credentials(&legacy).unwrap();
+        assert_eq!(creds.session_token.unwrap().expose(), "legacy-token");
     }
 
     #[test]

@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::audit::AuditEvent;
 use crate::cache::{CacheError, Served};
-use crate::server::Services;
+use crate::clock::format_timestamp;
+use crate::server::audit_path::audit_path;
 use crate::server::error::ApiError;
-use crate::server::guard::audit_path;
-use crate::sts::format_timestamp;
+use crate::server::services::Services;
 
 /// IMDS `iam/security-credentials[-extended]/<role>` (PROTOCOL.md A3, A4).
 #[derive(Serialize)]

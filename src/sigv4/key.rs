@@ -4,7 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::random::hex;
+use crate::hex;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -20,7 +20,7 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 /// Lowercase hex SHA-256 of `data`.
 #[must_use]
 pub fn hex_sha256(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
+    hex::encode(&Sha256::digest(data))
 }
 
 /// The derived signing key for one day, region and service. It is as sensitive as the
@@ -41,7 +41,7 @@ impl SigningKey {
     /// The hex signature of `string_to_sign`.
     #[must_use]
     pub fn sign(&self, string_to_sign: &str) -> String {
-        hex(&hmac_sha256(&self.0, string_to_sign.as_bytes()))
+        hex::encode(&hmac_sha256(&self.0, string_to_sign.as_bytes()))
     }
 }
 
@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            hex::encode(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
@@ -81,7 +81,7 @@ mod tests {
             "iam",
         );
         assert_eq!(
-            hex(&key.0),
+            hex::encode(&key.0),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
     }

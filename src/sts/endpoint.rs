@@ -6,11 +6,9 @@
 //! `endpoint_url`, then the regional endpoint of the region's partition (or the global one
 //! for the legacy regions when `sts_regional_endpoints = legacy`).
 
-use std::net::IpAddr;
-
 use super::{StsError, StsErrorKind};
-use crate::config::AwsSettings;
 use crate::profile::{ProfileChain, StsRegionalEndpoints};
+use crate::validate;
 
 /// An STS endpoint: base URL plus the region that goes into the signature scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +17,18 @@ pub struct Endpoint {
     pub url: String,
     /// The signing region.
     pub region: String,
+}
+
+/// What the resolver needs beyond the profile chain: credvend's own overrides and the region
+/// for profiles that name none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overrides<'a> {
+    /// `[aws] sts_endpoint`: above everything.
+    pub sts_endpoint: Option<&'a str>,
+    /// `$AWS_ENDPOINT_URL_STS`, else `$AWS_ENDPOINT_URL`: above the profile's own settings.
+    pub env_sts_endpoint: Option<&'a str>,
+    /// The region of a profile without `region`.
+    pub default_region: &'a str,
 }
 
 /// Regions that use `sts.amazonaws.com` in legacy mode (botocore's endpoint rule set).
@@ -41,31 +51,28 @@ const LEGACY_GLOBAL_REGIONS: &[&str] = &[
     "us-west-2",
 ];
 
-/// The endpoint for `chain` under `aws`.
-pub fn resolve(chain: &ProfileChain, aws: &AwsSettings) -> Result<Endpoint, StsError> {
-    let region = chain.region.clone().unwrap_or_else(|| aws.region.clone());
+/// The endpoint for `chain` under `overrides`.
+pub fn resolve(chain: &ProfileChain, overrides: &Overrides<'_>) -> Result<Endpoint, StsError> {
+    let region = chain
+        .region
+        .clone()
+        .unwrap_or_else(|| overrides.default_region.to_owned());
+    let bad = |reason: String| StsError::new(StsErrorKind::Request { reason });
     // The region becomes part of a host name and of the signature scope.
-    let valid = !region.is_empty()
-        && region.len() <= 63
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !valid {
-        return Err(StsError::new(StsErrorKind::Request {
-            reason: format!(
-                "region {region:?} of profile {} is not a region name like us-east-1",
-                chain.profile
-            ),
-        }));
+    if !validate::is_region_name(&region) {
+        return Err(bad(format!(
+            "region {region:?} of profile {} is not a region name like us-east-1",
+            chain.profile
+        )));
     }
-    let configured = aws
+    let configured = overrides
         .sts_endpoint
-        .as_deref()
-        .or(aws.env_sts_endpoint.as_deref())
+        .or(overrides.env_sts_endpoint)
         .or(chain.endpoint_url.as_deref());
     let url = match configured {
         Some(url) => {
-            check_url(url)?;
+            validate::check_endpoint_url(url)
+                .map_err(|e| bad(format!("STS endpoint {url:?} {e}")))?;
             url.trim_end_matches('/').to_owned()
         }
         None => {
@@ -94,45 +101,10 @@ fn dns_suffix(region: &str) -> &'static str {
     }
 }
 
-/// HTTPS anywhere; plain HTTP only to this machine (test endpoints such as moto).
-fn check_url(url: &str) -> Result<(), StsError> {
-    let bad = |reason: String| StsError::new(StsErrorKind::Request { reason });
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad(format!("STS endpoint {url:?} is not an http(s) URL")))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = host_of(authority);
-    if host.is_empty() {
-        return Err(bad(format!("STS endpoint {url:?} has no host")));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(()),
-        "http" if is_loopback_host(host) => Ok(()),
-        "http" => Err(bad(format!(
-            "STS endpoint {url:?} uses plain http to a host that is not loopback; use https"
-        ))),
-        _ => Err(bad(format!("STS endpoint {url:?} is not an http(s) URL"))),
-    }
-}
-
-/// The host part of `host[:port]` or `[v6]:port`.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-}
-
-/// `localhost`, or an IP literal in 127.0.0.0/8 or `::1`.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{BaseCredentials, CredentialSource, Location};
+    use crate::profile::{BaseCredentials, Location};
 
     fn chain(
         region: Option<&str>,
@@ -141,9 +113,8 @@ mod tests {
     ) -> ProfileChain {
         ProfileChain {
             profile: "p".into(),
-            base: BaseCredentials::Source {
+            base: BaseCredentials::Environment {
                 profile: "p".into(),
-                source: CredentialSource::Environment,
                 location: Location {
                     file: "config".into(),
                     line: 1,
@@ -156,24 +127,15 @@ mod tests {
         }
     }
 
-    fn aws(region: &str, sts: Option<&str>, env: Option<&str>) -> AwsSettings {
-        AwsSettings {
-            config_file: "c".into(),
-            credentials_file: "k".into(),
-            region: region.into(),
-            sts_endpoint: sts.map(Into::into),
-            env_sts_endpoint: env.map(Into::into),
-            ca_file: None,
-            connect_timeout: std::time::Duration::from_secs(5),
-            timeout: std::time::Duration::from_secs(30),
-            max_attempts: 3,
-            duration_seconds: 3600,
-            role_session_name: "credvend".into(),
-            default_profile: "default".into(),
+    fn aws<'a>(region: &'a str, sts: Option<&'a str>, env: Option<&'a str>) -> Overrides<'a> {
+        Overrides {
+            sts_endpoint: sts,
+            env_sts_endpoint: env,
+            default_region: region,
         }
     }
 
-    fn url(chain: &ProfileChain, aws: &AwsSettings) -> (String, String) {
+    fn url(chain: &ProfileChain, aws: &Overrides<'_>) -> (String, String) {
         let e = resolve(chain, aws).unwrap();
         (e.url, e.region)
     }

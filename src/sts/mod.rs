@@ -10,13 +10,8 @@ mod error;
 mod form;
 mod xml;
 
-#[cfg(test)]
-mod client_tests;
-
 use std::future::Future;
 use std::pin::Pin;
-
-use time::OffsetDateTime;
 
 pub use endpoint::Endpoint;
 pub use error::{StsError, StsErrorKind};
@@ -135,31 +130,9 @@ pub trait Sts: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<CallerIdentity, StsError>>;
 }
 
-/// Whole-second UTC `Z` form used on every wire credvend speaks (`2026-11-22T09:05:47Z`).
-#[must_use]
-pub fn format_timestamp(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn timestamps_are_whole_second_utc() {
-        let at = datetime!(2026-11-22 09:05:47.837987 +02:00);
-        assert_eq!(format_timestamp(at), "2026-11-22T07:05:47Z");
-    }
 
     #[test]
     fn account_is_the_fifth_arn_field() {

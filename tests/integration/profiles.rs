@@ -101,12 +101,8 @@ fn render(chain: &ProfileChain, rel: &dyn Fn(String) -> String) -> Vec<String> {
             or_dash(credentials.session_token.as_ref().map(|t| t.expose())),
             rel(location.to_string()),
         )),
-        BaseCredentials::Source {
-            profile,
-            source,
-            location,
-        } => out.push(format!(
-            "base source {profile} {source:?} at={}",
+        BaseCredentials::Environment { profile, location } => out.push(format!(
+            "base source {profile} Environment at={}",
             rel(location.to_string())
         )),
     }

@@ -1,5 +1,4 @@
-//! Turning a [`ProfileChain`] into session credentials through STS: the one path used by the
-//! cache and by `credvend check`.
+//! Turning a [`ProfileChain`] into session credentials through STS, step by step.
 //!
 //! The base credentials come from the chain (keys in a profile, or the daemon's environment);
 //! each role hop is an AssumeRole signed with the previous step's credentials. A chain with no
@@ -7,163 +6,27 @@
 //! daemon. Role chaining caps every hop after the first at one hour
 //! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html#iam-term-role-chaining>).
 
-use time::OffsetDateTime;
-
 use crate::clock::Clock;
 use crate::config::AwsSettings;
 use crate::env::Env;
-use crate::profile::{BaseCredentials, CredentialSource, ProfileChain, RoleHop};
-use crate::secret::{Credentials, Secret};
+use crate::profile::{BaseCredentials, ProfileChain, RoleHop, environment_credentials};
+use crate::secret::Credentials;
 use crate::sts::{self, AssumeRoleParams, Endpoint, GetSessionTokenParams, Sts, StsError};
+
+use super::error::MintError;
+use super::minted::{Minted, MintedStep, Resume, StepKind};
 
 /// STS refuses longer sessions for a role assumed with role credentials.
 pub const CHAINED_HOP_MAX_SECONDS: u32 = 3600;
 
-/// How a step got its credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepKind {
-    /// `AssumeRole` for a role hop.
-    AssumeRole,
-    /// `GetSessionToken` for a profile with long-term keys and no role.
-    GetSessionToken,
-    /// Session keys from the profile or environment, used as they are (no STS call).
-    AsGiven,
-}
-
-/// One step of a chain that produced credentials. Holds no raw secret (`Credentials` redacts).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MintedStep {
-    /// How the credentials were obtained.
-    pub kind: StepKind,
-    /// The profile the step belongs to (the hop's profile, or the base profile).
-    pub profile: String,
-    /// The role assumed, for AssumeRole steps.
-    pub role_arn: Option<String>,
-    /// The `RoleSessionName` sent, for AssumeRole steps.
-    pub session_name: Option<String>,
-    /// `AssumedRoleUser/Arn`, for AssumeRole steps.
-    pub assumed_role_arn: Option<String>,
-    /// The credentials (access key id and expiration are public; secrets redact).
-    pub credentials: Credentials,
-    /// The STS request id, when STS sent one.
-    pub request_id: Option<String>,
-}
-
-impl MintedStep {
-    /// The access key id of the step's credentials.
-    #[must_use]
-    pub fn access_key_id(&self) -> &str {
-        &self.credentials.access_key_id
-    }
-
-    /// When the step's credentials expire (`None` for keys used as given).
-    #[must_use]
-    pub fn expiration(&self) -> Option<OffsetDateTime> {
-        self.credentials.expiration
-    }
-}
-
-/// The whole chain minted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Minted {
-    /// The profile asked for.
-    pub profile: String,
-    /// Every step, in call order (one per hop; one GetSessionToken or as-given step otherwise).
-    pub steps: Vec<MintedStep>,
-    /// The credentials to hand out: those of the last step.
-    pub credentials: Credentials,
-    /// The account of the final credentials, when the last step was an AssumeRole.
-    pub account_id: Option<String>,
-    /// The role of the last hop, if any.
-    pub role_arn: Option<String>,
-    /// When the last step finished (by the injected clock).
-    pub issued_at: OffsetDateTime,
-}
-
-/// Where to start minting: from the base credentials, or from a cached intermediate hop.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resume {
-    /// The index of the hop to call next (>= 1).
-    pub next_hop: usize,
-    /// Credentials of hop `next_hop - 1`, still valid.
-    pub credentials: Credentials,
-}
-
-/// Why a chain could not be minted. Names the profile (and the role for a failed hop); never
-/// carries a secret.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MintError {
-    /// `credential_source` names a source credvend does not read yet.
-    #[error("profile {profile:?}: credential_source {source_name} is not supported yet")]
-    UnsupportedSource {
-        /// The profile naming the source.
-        profile: String,
-        /// `Ec2InstanceMetadata` or `EcsContainer`.
-        source_name: &'static str,
-    },
-    /// `credential_source = Environment` but the daemon's environment lacks the keys.
-    #[error(
-        "profile {profile:?}: credential_source Environment needs {missing} in credvend's environment"
-    )]
-    MissingEnvironment {
-        /// The profile naming the source.
-        profile: String,
-        /// The variables that are missing or empty.
-        missing: String,
-    },
-    /// A hop sets `mfa_serial`.
-    #[error("profile {profile:?}: role {role_arn} needs MFA ({mfa_serial}), not supported yet")]
-    MfaRequired {
-        /// The hop's profile.
-        profile: String,
-        /// The hop's role.
-        role_arn: String,
-        /// The MFA device.
-        mfa_serial: String,
-    },
-    /// The STS endpoint could not be worked out.
-    #[error("profile {profile:?}: {error}")]
-    Endpoint {
-        /// The profile asked for.
-        profile: String,
-        /// Why.
-        error: Box<StsError>,
-    },
-    /// `AssumeRole` failed.
-    #[error("profile {profile:?}: AssumeRole {role_arn} failed: {error}")]
-    AssumeRole {
-        /// The hop's profile.
-        profile: String,
-        /// The hop's role.
-        role_arn: String,
-        /// The STS failure (code, message, request id).
-        error: Box<StsError>,
-    },
-    /// `GetSessionToken` failed.
-    #[error("profile {profile:?}: GetSessionToken failed: {error}")]
-    GetSessionToken {
-        /// The profile with the keys.
-        profile: String,
-        /// The STS failure (code, message, request id).
-        error: Box<StsError>,
-    },
-}
-
-impl MintError {
-    /// The STS failure behind this error, if STS answered (or failed to).
-    #[must_use]
-    pub fn sts_error(&self) -> Option<&StsError> {
-        match self {
-            Self::AssumeRole { error, .. } | Self::GetSessionToken { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-
-    /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
-    #[must_use]
-    pub fn is_retryable(&self) -> bool {
-        self.sts_error().is_some_and(StsError::is_retryable)
-    }
+/// The STS endpoint `chain` talks to under `aws`.
+pub fn endpoint(chain: &ProfileChain, aws: &AwsSettings) -> Result<Endpoint, StsError> {
+    let overrides = sts::endpoint::Overrides {
+        sts_endpoint: aws.sts_endpoint.as_deref(),
+        env_sts_endpoint: aws.env_sts_endpoint.as_deref(),
+        default_region: &aws.region,
+    };
+    sts::endpoint::resolve(chain, &overrides)
 }
 
 /// Mints `chain` from its base credentials.
@@ -190,17 +53,7 @@ pub async fn mint_steps(
     resume: Option<Resume>,
     out: &mut Vec<MintedStep>,
 ) -> Result<(), MintError> {
-    // Refuse what cannot work before any STS call.
-    for hop in &chain.hops {
-        if let Some(serial) = &hop.mfa_serial {
-            return Err(MintError::MfaRequired {
-                profile: hop.profile.clone(),
-                role_arn: hop.role_arn.clone(),
-                mfa_serial: serial.clone(),
-            });
-        }
-    }
-    let endpoint = sts::endpoint::resolve(chain, aws).map_err(|error| MintError::Endpoint {
+    let endpoint = endpoint(chain, aws).map_err(|error| MintError::Endpoint {
         profile: chain.profile.clone(),
         error: Box::new(error),
     })?;
@@ -231,27 +84,6 @@ pub async fn mint_steps(
         out.push(step);
     }
     Ok(())
-}
-
-impl Minted {
-    /// Assembles the result of a full run of `chain`.
-    fn from_steps(chain: &ProfileChain, steps: Vec<MintedStep>, issued_at: OffsetDateTime) -> Self {
-        let last = steps
-            .last()
-            .expect("a successful mint has at least one step");
-        Self {
-            profile: chain.profile.clone(),
-            credentials: last.credentials.clone(),
-            account_id: last
-                .assumed_role_arn
-                .as_deref()
-                .and_then(sts::account_of_arn)
-                .map(str::to_owned),
-            role_arn: last.role_arn.clone(),
-            issued_at,
-            steps,
-        }
-    }
 }
 
 /// `DurationSeconds` for hop `index`: the hop's own, else the config's; capped after the first.
@@ -336,7 +168,7 @@ async fn session_token(
 
 fn base_profile(base: &BaseCredentials) -> &str {
     match base {
-        BaseCredentials::Static { profile, .. } | BaseCredentials::Source { profile, .. } => {
+        BaseCredentials::Static { profile, .. } | BaseCredentials::Environment { profile, .. } => {
             profile
         }
     }
@@ -346,43 +178,10 @@ fn base_profile(base: &BaseCredentials) -> &str {
 fn base_credentials(base: &BaseCredentials, env: &Env) -> Result<Credentials, MintError> {
     match base {
         BaseCredentials::Static { credentials, .. } => Ok(credentials.clone()),
-        BaseCredentials::Source {
-            profile, source, ..
-        } => match source {
-            CredentialSource::Environment => environment_credentials(profile, env),
-            CredentialSource::Ec2InstanceMetadata => Err(MintError::UnsupportedSource {
+        BaseCredentials::Environment { profile, .. } => {
+            environment_credentials(env).map_err(|missing| MintError::MissingEnvironment {
                 profile: profile.clone(),
-                source_name: "Ec2InstanceMetadata",
-            }),
-            CredentialSource::EcsContainer => Err(MintError::UnsupportedSource {
-                profile: profile.clone(),
-                source_name: "EcsContainer",
-            }),
-        },
-    }
-}
-
-fn environment_credentials(profile: &str, env: &Env) -> Result<Credentials, MintError> {
-    let key = env.get("AWS_ACCESS_KEY_ID");
-    let secret = env.get("AWS_SECRET_ACCESS_KEY");
-    match (key, secret) {
-        (Some(key), Some(secret)) => Ok(Credentials {
-            access_key_id: key.to_owned(),
-            secret_access_key: Secret::new(secret),
-            session_token: env.get("AWS_SESSION_TOKEN").map(Secret::new),
-            expiration: None,
-        }),
-        _ => {
-            let missing: Vec<&str> = [
-                ("AWS_ACCESS_KEY_ID", key.is_none()),
-                ("AWS_SECRET_ACCESS_KEY", secret.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(name, absent)| absent.then_some(name))
-            .collect();
-            Err(MintError::MissingEnvironment {
-                profile: profile.to_owned(),
-                missing: missing.join(" and "),
+                missing: missing.to_owned(),
             })
         }
     }
@@ -392,14 +191,14 @@ fn environment_credentials(profile: &str, env: &Env) -> Result<Credentials, Mint
 mod tests {
     use std::sync::Arc;
 
+    use time::OffsetDateTime;
     use time::macros::datetime;
 
     use super::*;
-    use crate::cache::test_util::{
-        FakeSts, SECRET_MARK, TOKEN_MARK, aws_settings, chain, hop, long_term_keys, sts_error,
-    };
     use crate::clock::ManualClock;
     use crate::profile::Location;
+    use crate::secret::Secret;
+    use crate::test_util::{FakeSts, aws_settings, chain, hop, leaks, long_term_keys, sts_error};
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 08:00 UTC);
 
@@ -409,11 +208,10 @@ mod tests {
         (clock, sts)
     }
 
-    fn source_chain(source: CredentialSource, hops: Vec<RoleHop>) -> ProfileChain {
+    fn environment_chain(hops: Vec<RoleHop>) -> ProfileChain {
         ProfileChain {
-            base: BaseCredentials::Source {
+            base: BaseCredentials::Environment {
                 profile: "src".into(),
-                source,
                 location: Location {
                     file: "/home/u/.aws/config".into(),
                     line: 3,
@@ -421,10 +219,6 @@ mod tests {
             },
             ..chain("app", hops)
         }
-    }
-
-    fn leaks(text: &str) -> bool {
-        text.contains(SECRET_MARK) || text.contains(TOKEN_MARK)
     }
 
     #[tokio::test]
@@ -537,10 +331,7 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKIAFROMENV"),
             ("AWS_SECRET_ACCESS_KEY", "FAKESECRET-env"),
         ]);
-        let c = source_chain(
-            CredentialSource::Environment,
-            vec![hop("app", "arn:aws:iam::1:role/app")],
-        );
+        let c = environment_chain(vec![hop("app", "arn:aws:iam::1:role/app")]);
         mint(&sts, &c, &aws_settings(), &env, &*clock)
             .await
             .unwrap();
@@ -551,7 +342,7 @@ mod tests {
     async fn a_missing_environment_key_is_named() {
         let (clock, sts) = fixture();
         let env = Env::from_pairs([("AWS_ACCESS_KEY_ID", "AKIAFROMENV")]);
-        let c = source_chain(CredentialSource::Environment, vec![]);
+        let c = environment_chain(vec![]);
         let err = mint(&sts, &c, &aws_settings(), &env, &*clock)
             .await
             .unwrap_err();
@@ -559,37 +350,6 @@ mod tests {
             err.to_string(),
             "profile \"src\": credential_source Environment needs AWS_SECRET_ACCESS_KEY in credvend's environment"
         );
-        assert!(sts.calls().is_empty());
-    }
-
-    #[tokio::test]
-    async fn unsupported_sources_and_mfa_are_clear_errors_before_any_sts_call() {
-        let (clock, sts) = fixture();
-        let env = Env::default();
-        let aws = aws_settings();
-        let imds = source_chain(CredentialSource::Ec2InstanceMetadata, vec![]);
-        let err = mint(&sts, &imds, &aws, &env, &*clock).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "profile \"src\": credential_source Ec2InstanceMetadata is not supported yet"
-        );
-        let ecs = source_chain(CredentialSource::EcsContainer, vec![]);
-        let err = mint(&sts, &ecs, &aws, &env, &*clock).await.unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("EcsContainer is not supported yet"),
-            "{err}"
-        );
-        let mut mfa = hop("admin", "arn:aws:iam::1:role/admin");
-        mfa.mfa_serial = Some("arn:aws:iam::1:mfa/me".into());
-        let err = mint(&sts, &chain("admin", vec![mfa]), &aws, &env, &*clock)
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "profile \"admin\": role arn:aws:iam::1:role/admin needs MFA (arn:aws:iam::1:mfa/me), not supported yet"
-        );
-        assert!(!err.is_retryable());
         assert!(sts.calls().is_empty());
     }
 

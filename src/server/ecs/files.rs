@@ -15,15 +15,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::random::{Random, hex};
-use crate::secret::Secret;
-use crate::server::guard::ct_eq;
+use crate::hex;
+use crate::random::Random;
+use crate::secret::{Secret, ct_eq};
+use crate::server::audit_path::CAPABILITY_PREFIX;
 
 /// Random bytes in a new token and in each capability id (256 bits, 64 hex characters).
 const RANDOM_BYTES: usize = 32;
 const TOKEN_LEN: std::ops::RangeInclusive<usize> = 32..=1024;
-/// The relative URI prefix of capability paths (as ECS itself uses).
-pub(crate) const CAPABILITY_PREFIX: &str = "/v2/credentials/";
 
 /// A state file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +149,7 @@ pub fn load_or_create_capabilities(
 fn new_id(random: &dyn Random) -> String {
     let mut bytes = [0u8; RANDOM_BYTES];
     random.fill(&mut bytes);
-    hex(&bytes)
+    hex::encode(&bytes)
 }
 
 /// The contents of `path`, `None` when absent; refuses a file open to other users.
@@ -221,7 +220,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "credvend-ecs-files-{name}-{}-{}",
             std::process::id(),
-            hex(&{
+            hex::encode(&{
                 let mut b = [0u8; 4];
                 OsRandom.fill(&mut b);
                 b

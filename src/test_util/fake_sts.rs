@@ -1,79 +1,21 @@
-//! Test doubles for the cache: a scripted fake STS, a wall clock that follows tokio's paused
-//! time, a fixed jitter source, a recording audit sink, and chain builders.
+//! A scripted STS behind the [`Sts`] seam: it counts and records calls, answers after an
+//! optional latency, and fails on request.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tokio::time::Instant;
 
-use crate::audit::{AuditEvent, AuditSink};
+use super::{SECRET_MARK, TOKEN_MARK};
 use crate::clock::Clock;
-use crate::config::{AwsSettings, CacheSettings};
-use crate::profile::{BaseCredentials, Location, ProfileChain, RoleHop};
-use crate::random::Random;
 use crate::secret::{Credentials, Secret};
 use crate::sts::{
     AssumeRoleParams, AssumedRole, BoxFuture, CallerIdentity, Endpoint, GetSessionTokenParams,
     SessionToken, Sts, StsError, StsErrorKind,
 };
-
-/// Wall time that moves with tokio's (paused) clock, so both stay in step even when tokio
-/// auto-advances; `jump` moves wall time alone (a skew correction, a suspended laptop).
-#[derive(Debug)]
-pub(crate) struct TokioClock {
-    start: OffsetDateTime,
-    origin: Instant,
-    jumped_ms: AtomicI64,
-}
-
-impl TokioClock {
-    pub(crate) fn new() -> Self {
-        Self {
-            start: time::macros::datetime!(2026-03-01 08:00 UTC),
-            origin: Instant::now(),
-            jumped_ms: AtomicI64::new(0),
-        }
-    }
-
-    pub(crate) fn jump(&self, by: Duration) {
-        let ms = i64::try_from(by.whole_milliseconds()).expect("small jump");
-        self.jumped_ms.fetch_add(ms, Ordering::Relaxed);
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> OffsetDateTime {
-        let elapsed = Duration::try_from(self.origin.elapsed()).expect("elapsed fits");
-        self.start + elapsed + Duration::milliseconds(self.jumped_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// Jitter draws from a fixed value.
-#[derive(Debug)]
-pub(crate) struct FixedRandom(pub(crate) f64);
-
-impl Random for FixedRandom {
-    fn fill(&self, buf: &mut [u8]) {
-        buf.fill(0x5a);
-    }
-
-    fn unit(&self) -> f64 {
-        self.0
-    }
-}
-
-/// Keeps every audit event.
-#[derive(Debug, Default)]
-pub(crate) struct RecordingAudit(pub(crate) Mutex<Vec<AuditEvent>>);
-
-impl AuditSink for RecordingAudit {
-    fn record(&self, event: AuditEvent) {
-        self.0.lock().unwrap().push(event);
-    }
-}
 
 /// One call the fake saw.
 #[derive(Clone, Debug)]
@@ -107,11 +49,6 @@ pub(crate) struct FakeSts {
     calls: Mutex<Vec<Call>>,
     serial: AtomicU64,
 }
-
-/// Secret material the fake hands out starts with this, so leak checks can look for it.
-pub(crate) const SECRET_MARK: &str = "FAKESECRET";
-/// Session tokens the fake hands out start with this.
-pub(crate) const TOKEN_MARK: &str = "FAKETOKEN";
 
 impl FakeSts {
     pub(crate) fn new(clock: std::sync::Arc<dyn Clock>) -> Self {
@@ -264,85 +201,4 @@ pub(crate) fn sts_error(status: u16, code: &str, message: &str) -> StsError {
         message: message.into(),
         request_id: Some(format!("rid-{code}")),
     })
-}
-
-pub(crate) fn aws_settings() -> AwsSettings {
-    AwsSettings {
-        config_file: "/nonexistent/config".into(),
-        credentials_file: "/nonexistent/credentials".into(),
-        region: "eu-west-1".into(),
-        sts_endpoint: None,
-        env_sts_endpoint: None,
-        ca_file: None,
-        connect_timeout: StdDuration::from_secs(3),
-        timeout: StdDuration::from_secs(10),
-        max_attempts: 3,
-        duration_seconds: 3600,
-        role_session_name: "credvend".into(),
-        default_profile: "default".into(),
-    }
-}
-
-pub(crate) fn cache_settings() -> CacheSettings {
-    CacheSettings {
-        refresh_margin: StdDuration::from_secs(1800),
-        refresh_jitter: StdDuration::from_secs(300),
-        max_backoff: StdDuration::from_secs(60),
-    }
-}
-
-fn location() -> Location {
-    Location {
-        file: "/home/u/.aws/config".into(),
-        line: 1,
-    }
-}
-
-/// Long-term keys of the `base` profile; the secret starts with [`SECRET_MARK`].
-pub(crate) fn long_term_keys() -> Credentials {
-    Credentials {
-        access_key_id: "AKIAFAKEBASE0001".into(),
-        secret_access_key: Secret::new(format!("{SECRET_MARK}-long-term")),
-        session_token: None,
-        expiration: None,
-    }
-}
-
-pub(crate) fn hop(profile: &str, role_arn: &str) -> RoleHop {
-    RoleHop {
-        profile: profile.into(),
-        role_arn: role_arn.into(),
-        role_session_name: None,
-        external_id: None,
-        duration_seconds: None,
-        mfa_serial: None,
-        location: location(),
-    }
-}
-
-/// `profile` with long-term keys in profile `base`, then `hops`.
-pub(crate) fn chain(profile: &str, hops: Vec<RoleHop>) -> ProfileChain {
-    ProfileChain {
-        profile: profile.into(),
-        base: BaseCredentials::Static {
-            profile: "base".into(),
-            credentials: long_term_keys(),
-            location: location(),
-        },
-        hops,
-        region: None,
-        sts_regional_endpoints: None,
-        endpoint_url: None,
-    }
-}
-
-/// A one-hop chain assuming `arn:aws:iam::111122223333:role/<profile>`.
-pub(crate) fn role_chain(profile: &str) -> ProfileChain {
-    chain(
-        profile,
-        vec![hop(
-            profile,
-            &format!("arn:aws:iam::111122223333:role/{profile}"),
-        )],
-    )
 }

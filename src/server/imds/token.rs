@@ -1,7 +1,7 @@
 //! IMDSv2 session tokens: stateless, so the PUT that botocore and JS send before every fetch
 //! costs one HMAC and no storage.
 //!
-//! A token is `hex(expiry_be64 || HMAC-SHA256(key, domain || listener || expiry_be64))`: 80
+//! A token is `hex::encode(expiry_be64 || HMAC-SHA256(key, domain || listener || expiry_be64))`: 80
 //! lowercase hex characters, a legal header value. The key is random per process, so tokens die
 //! with the daemon (clients then get 401 and fetch a new one, which every SDK does). The listener
 //! is bound into the MAC so a token from one listener is useless on another.
@@ -12,7 +12,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::random::{Random, hex};
+use crate::hex;
+use crate::random::Random;
 
 /// Longest TTL a client may ask for (6 h), as on EC2.
 pub(crate) const TOKEN_TTL_MAX_SECONDS: u32 = 21_600;
@@ -74,7 +75,7 @@ impl TokenIssuer {
         let mut raw = Vec::with_capacity(EXPIRY_LEN + MAC_LEN);
         raw.extend_from_slice(&expiry);
         raw.extend_from_slice(&self.mac(&expiry).finalize().into_bytes());
-        hex(&raw)
+        hex::encode(&raw)
     }
 
     /// Checks a token presented at `now`.
@@ -184,6 +185,6 @@ mod tests {
     fn debug_never_shows_the_key() {
         let issuer = TokenIssuer::new(&OsRandom, "imds@x");
         let shown = format!("{issuer:?}");
-        assert!(!shown.contains(&hex(&issuer.key)), "{shown}");
+        assert!(!shown.contains(&hex::encode(&issuer.key)), "{shown}");
     }
 }

@@ -1,4 +1,5 @@
-//! Test doubles for the servers: a fake cache, a recording audit sink, marker secrets.
+//! For the servers: a cache that answers each profile with a fixed result, services around it,
+//! and helpers that send a request through a router as if from a peer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,16 +14,16 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 use tower::ServiceExt;
 
-use crate::audit::{AuditEvent, AuditSink};
+use super::{RecordingAudit, SECRET_MARK, TOKEN_MARK};
 use crate::cache::{CacheError, CredentialProvider, Served};
 use crate::clock::ManualClock;
 use crate::secret::{Credentials, Secret};
 use crate::server::Services;
 use crate::sts::BoxFuture;
 
-pub(crate) const SECRET_MARKER: &str = "SECRETMARKERwJalrXUtnFEMIK7MDENG";
-pub(crate) const TOKEN_MARKER: &str = "SESSIONTOKENMARKERIQoJb3JpZ2lu";
+/// The access key id of [`served`] credentials.
 pub(crate) const KEY_ID: &str = "ASIAMARKEREXAMPLE123";
+/// The manual clock's time in [`services`]; [`served`] credentials were issued then.
 pub(crate) const NOW: OffsetDateTime = datetime!(2026-11-22 10:00:00.250 UTC);
 
 /// Answers each profile with a fixed result.
@@ -64,32 +65,14 @@ impl CredentialProvider for FakeCache {
     }
 }
 
-/// Keeps every event.
-#[derive(Debug, Default)]
-pub(crate) struct RecordingAudit {
-    pub(crate) events: Mutex<Vec<AuditEvent>>,
-}
-
-impl RecordingAudit {
-    pub(crate) fn take(&self) -> Vec<AuditEvent> {
-        std::mem::take(&mut *self.events.lock().unwrap())
-    }
-}
-
-impl AuditSink for RecordingAudit {
-    fn record(&self, event: AuditEvent) {
-        self.events.lock().unwrap().push(event);
-    }
-}
-
 /// Session credentials for `profile` with marker secrets, issued at NOW, valid one hour.
 pub(crate) fn served(profile: &str) -> Served {
     Served {
         profile: profile.to_owned(),
         credentials: Credentials {
             access_key_id: KEY_ID.into(),
-            secret_access_key: Secret::new(SECRET_MARKER),
-            session_token: Some(Secret::new(TOKEN_MARKER)),
+            secret_access_key: Secret::new(SECRET_MARK),
+            session_token: Some(Secret::new(TOKEN_MARK)),
             expiration: Some(datetime!(2026-11-22 11:00:00.5 UTC)),
         },
         issued_at: NOW,

@@ -1,0 +1,206 @@
+//! The validated configuration's types, and the constants of credvend's surface: default
+//! addresses, environment variable names, file names and limits.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ipnet::IpNet;
+use crate::profile::ProfilePaths;
+
+/// Default IMDS listener, after 169.254.169.254.
+pub const DEFAULT_IMDS_LISTEN: &str = "127.0.0.1:8169";
+/// Default ECS listener, after 169.254.170.2.
+pub const DEFAULT_ECS_LISTEN: &str = "127.0.0.1:8170";
+
+/// Overrides `aws.config_file`.
+pub const ENV_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+/// Overrides `aws.credentials_file`.
+pub const ENV_SHARED_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
+/// Overrides `aws.region`.
+pub const ENV_REGION: &str = "AWS_REGION";
+/// Overrides `aws.region` when `AWS_REGION` is unset.
+pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+/// Gives `aws.env_sts_endpoint`.
+pub const ENV_ENDPOINT_URL_STS: &str = "AWS_ENDPOINT_URL_STS";
+/// Gives `aws.env_sts_endpoint` when `AWS_ENDPOINT_URL_STS` is unset.
+pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Gives `aws.default_profile`, the default of `[[imds]] profile` and `[ecs] profiles`.
+pub const ENV_PROFILE: &str = "AWS_PROFILE";
+/// The state directory systemd made for the service (`StateDirectory=`).
+pub const ENV_STATE_DIRECTORY: &str = "STATE_DIRECTORY";
+
+/// Default `aws.config_file`.
+pub const DEFAULT_AWS_CONFIG_FILE: &str = "~/.aws/config";
+/// Default `aws.credentials_file`.
+pub const DEFAULT_AWS_CREDENTIALS_FILE: &str = "~/.aws/credentials";
+/// Default `aws.region`.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The profile used when `$AWS_PROFILE` is unset.
+pub const DEFAULT_PROFILE: &str = "default";
+/// Default `aws.connect_timeout_seconds`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `aws.timeout_seconds`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `aws.max_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Default `aws.duration_seconds`.
+pub const DEFAULT_DURATION_SECONDS: u32 = 3600;
+/// What STS accepts as DurationSeconds (the role's own maximum may be lower).
+pub const DURATION_SECONDS_RANGE: RangeInclusive<u32> = 900..=43200;
+/// Default `aws.role_session_name`.
+pub const DEFAULT_ROLE_SESSION_NAME: &str = "credvend";
+/// The session length `cache.refresh_margin_seconds` is written for; other lengths scale it.
+pub const REFERENCE_SESSION: Duration = Duration::from_secs(3600);
+/// Default `cache.refresh_margin_seconds`.
+pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(1800);
+/// The smallest `cache.refresh_margin_seconds`: clients get more than 20 minutes.
+pub const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(1200);
+/// Default `cache.refresh_jitter_seconds`.
+pub const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(300);
+/// Default `cache.max_backoff_seconds`.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Default `ecs.token_file`, under the state directory.
+pub const ECS_TOKEN_FILE_NAME: &str = "ecs-token";
+/// Default `audit.path`, under the state directory.
+pub const AUDIT_FILE_NAME: &str = "audit.jsonl";
+/// The file looked for in the platform's config directory.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+/// The name the platform directories are made from.
+pub const APP_NAME: &str = "credvend";
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub file: Option<PathBuf>,
+    /// Where credvend keeps its ECS token, capability ids and audit log by default.
+    pub state_dir: PathBuf,
+    /// `[aws]`.
+    pub aws: AwsSettings,
+    /// `[cache]`.
+    pub cache: CacheSettings,
+    /// `[[imds]]`: one entry per IMDS listener.
+    pub imds: Vec<ImdsListener>,
+    /// `[ecs]`; `None` when disabled.
+    pub ecs: Option<EcsListener>,
+    /// `[audit]`.
+    pub audit: AuditSettings,
+}
+
+/// `[aws]`: where the profiles are and how STS is reached.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwsSettings {
+    /// `config_file`.
+    pub config_file: PathBuf,
+    /// `credentials_file`.
+    pub credentials_file: PathBuf,
+    /// `region`: used when a profile names none.
+    pub region: String,
+    /// `sts_endpoint`: overrides every other endpoint source.
+    pub sts_endpoint: Option<String>,
+    /// Environment endpoint overrides (`AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`), below
+    /// the profile's own `endpoint_url` settings.
+    pub env_sts_endpoint: Option<String>,
+    /// `ca_file`: extra trust anchors (PEM) for HTTPS to STS.
+    pub ca_file: Option<PathBuf>,
+    /// `connect_timeout_seconds`.
+    pub connect_timeout: Duration,
+    /// `timeout_seconds`: one STS attempt, connect to last byte.
+    pub timeout: Duration,
+    /// `max_attempts`: STS attempts per call, for retryable errors.
+    pub max_attempts: u32,
+    /// `duration_seconds`: DurationSeconds when the profile sets none.
+    pub duration_seconds: u32,
+    /// `role_session_name`: prefix of session names when the profile sets none.
+    pub role_session_name: String,
+    /// The profile chosen by `$AWS_PROFILE`, else `default`.
+    pub default_profile: String,
+}
+
+/// `[cache]`: refresh policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheSettings {
+    /// `refresh_margin_seconds`: renew when less than this remains of a one-hour session;
+    /// scaled in proportion for other session lengths.
+    pub refresh_margin: Duration,
+    /// `refresh_jitter_seconds`: renewals start up to this much earlier, at random.
+    pub refresh_jitter: Duration,
+    /// `max_backoff_seconds`: cap of the retry backoff after STS failures.
+    pub max_backoff: Duration,
+}
+
+/// One `[[imds]]` listener.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImdsListener {
+    /// `listen`.
+    pub listen: SocketAddr,
+    /// `profile`: served as the instance role.
+    pub profile: String,
+    /// `imdsv1`: whether token-less GETs are answered.
+    pub imdsv1: bool,
+    /// `public_key_file`: served at `public-keys/0/openssh-key`.
+    pub public_key_file: Option<PathBuf>,
+    /// `allowed_networks`: client networks for a non-loopback `listen`.
+    pub allowed_networks: Vec<IpNet>,
+}
+
+/// `[ecs]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EcsListener {
+    /// `listen`.
+    pub listen: SocketAddr,
+    /// `token_file`.
+    pub token_file: PathBuf,
+    /// `profiles`: served at `/role/<profile>`; the first also at `/`.
+    pub profiles: Vec<String>,
+    /// `allowed_networks`: client networks for a non-loopback `listen`.
+    pub allowed_networks: Vec<IpNet>,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditSettings {
+    /// `path`; `None` when `enabled = false`.
+    pub path: Option<PathBuf>,
+}
+
+/// Where to look when neither the file nor the environment says: the platform's directories.
+/// Injected so that tests never depend on the real home directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DefaultPaths {
+    /// The configuration file read when `--config` is not given and it exists.
+    pub config_file: Option<PathBuf>,
+    /// The state directory when neither `state_dir` nor `$STATE_DIRECTORY` is set.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl DefaultPaths {
+    /// From the `directories` crate: `<config dir>/credvend/config.toml` and the state
+    /// directory (`~/.local/state/credvend` on Linux), else the local data directory (macOS
+    /// has no state directory).
+    #[must_use]
+    pub fn from_platform() -> Self {
+        let dirs = directories::ProjectDirs::from("", "", APP_NAME);
+        Self {
+            config_file: dirs.as_ref().map(|d| d.config_dir().join(CONFIG_FILE_NAME)),
+            state_dir: dirs.as_ref().map(|d| {
+                d.state_dir()
+                    .unwrap_or_else(|| d.data_local_dir())
+                    .to_path_buf()
+            }),
+        }
+    }
+}
+
+impl AwsSettings {
+    /// The `~/.aws` files these settings name.
+    #[must_use]
+    pub fn profile_paths(&self) -> ProfilePaths {
+        ProfilePaths {
+            config_file: self.config_file.clone(),
+            credentials_file: self.credentials_file.clone(),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Why a chain could not be minted: the profile (and the role of a failed hop), the STS
+//! failure behind it; never a secret.
+
+use crate::sts::StsError;
+
+/// Why a chain could not be minted. Names the profile (and the role for a failed hop); never
+/// carries a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MintError {
+    /// `credential_source = Environment` but the daemon's environment lacks the keys.
+    #[error(
+        "profile {profile:?}: credential_source Environment needs {missing} in credvend's environment"
+    )]
+    MissingEnvironment {
+        /// The profile naming the source.
+        profile: String,
+        /// The variables that are missing or empty.
+        missing: String,
+    },
+    /// The STS endpoint could not be worked out.
+    #[error("profile {profile:?}: {error}")]
+    Endpoint {
+        /// The profile asked for.
+        profile: String,
+        /// Why.
+        error: Box<StsError>,
+    },
+    /// `AssumeRole` failed.
+    #[error("profile {profile:?}: AssumeRole {role_arn} failed: {error}")]
+    AssumeRole {
+        /// The hop's profile.
+        profile: String,
+        /// The hop's role.
+        role_arn: String,
+        /// The STS failure (code, message, request id).
+        error: Box<StsError>,
+    },
+    /// `GetSessionToken` failed.
+    #[error("profile {profile:?}: GetSessionToken failed: {error}")]
+    GetSessionToken {
+        /// The profile with the keys.
+        profile: String,
+        /// The STS failure (code, message, request id).
+        error: Box<StsError>,
+    },
+}
+
+impl MintError {
+    /// The STS failure behind this error, if STS answered (or failed to).
+    #[must_use]
+    pub fn sts_error(&self) -> Option<&StsError> {
+        match self {
+            Self::AssumeRole { error, .. } | Self::GetSessionToken { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        self.sts_error().is_some_and(StsError::is_retryable)
+    }
+}

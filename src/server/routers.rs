@@ -1,0 +1,418 @@
+//! The routers of the two endpoints and [`serve`], which runs one on a listener.
+//!
+//! Layering (outermost first): request log -> CORS stripper -> guard (peer, Host,
+//! OPTIONS, sizes) -> per-listener checks (IMDS token) -> handlers. Handlers only read the
+//! cache; they never call STS themselves.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use tower::Layer as _;
+use tracing::Instrument;
+
+use crate::server::ecs::{self, EcsState};
+use crate::server::guard;
+use crate::server::imds::{self, ImdsState};
+
+/// The router of one IMDS listener.
+pub fn imds_router(state: ImdsState) -> Router {
+    let guard = state.guard();
+    let routes = finish(imds::routes(state), guard);
+    // Rewriting must happen before routing, so it wraps the finished router as a service.
+    Router::new().fallback_service(middleware::map_request(collapse_slashes).layer(routes))
+}
+
+/// Old tools build IMDS paths by joining with `/` (boto 2 asks for
+/// `/latest/dynamic/instance-identity//document/`); repeated slashes mean one, as they do to
+/// the real IMDS's clients.
+async fn collapse_slashes(mut req: Request) -> Request {
+    let uri = req.uri();
+    if !uri.path().contains("//") {
+        return req;
+    }
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    if let Some(query) = uri.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    // The collapsed text is a sub-sequence of a valid path, so it parses; keep the original
+    // if it somehow does not.
+    if let Ok(pq) = path.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(collapsed) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = collapsed;
+        }
+    }
+    req
+}
+
+/// The router of the ECS listener.
+pub fn ecs_router(state: EcsState) -> Router {
+    let guard = state.guard();
+    finish(ecs::routes(state), guard)
+}
+
+fn finish(router: Router, guard: Arc<guard::Guard>) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(guard, guard::guard))
+        .layer(middleware::from_fn(guard::no_cors))
+        .layer(middleware::from_fn(log_request))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
+///
+/// The peer address reaches handlers and guards as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // Responses are small and clients (Go: 500 ms to headers) are impatient: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// One log line per request: method, matched route (never the raw URI, which may hold a
+/// capability id), status and client; never a header value.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("<unmatched>", MatchedPath::as_str)
+        .to_owned();
+    let client = guard::peer_of(&req).unwrap_or(guard::UNKNOWN_PEER);
+    let span = tracing::info_span!("request", %method, %route, %client);
+    async move {
+        let resp = next.run(req).await;
+        tracing::info!(status = resp.status().as_u16(), "answered");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    //! Real sockets on 127.0.0.1:0: the routers under [`serve`], a hyper client and raw TCP, the
+    //! audit log file end to end, and graceful shutdown.
+
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::{Notify, oneshot};
+
+    use super::*;
+    use crate::audit::{AuditEvent, AuditLog};
+    use crate::cache::CredentialProvider;
+    use crate::cache::{CacheError, Served};
+    use crate::hex;
+    use crate::random::{OsRandom, Random};
+    use crate::secret::Secret;
+    use crate::server::ecs::{CapabilityIds, EcsConfig};
+    use crate::server::imds::ImdsConfig;
+    use crate::server::services::Services;
+    use crate::server::wire;
+    use crate::sts::BoxFuture;
+    use crate::test_util::*;
+
+    const ECS_TOKEN: &str = "ECSTOKENMARKERfedcba9876543210fedcba98765";
+    const CAP_ID: &str = "feedfacefeedfacefeedfacefeedface0001";
+    /// Bounds every wait so a broken server fails the test instead of hanging it.
+    const BOUND: Duration = Duration::from_secs(10);
+
+    struct Running {
+        addr: SocketAddr,
+        stop: oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<io::Result<()>>,
+    }
+
+    async fn start(router: Router) -> Running {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        Running { addr, stop, task }
+    }
+
+    impl Running {
+        async fn shutdown(self) {
+            self.stop.send(()).unwrap();
+            let done = tokio::time::timeout(BOUND, self.task).await;
+            done.expect("server stops").unwrap().unwrap();
+        }
+    }
+
+    /// One request over a fresh hyper HTTP/1 connection.
+    async fn call(
+        addr: SocketAddr,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let resp = tokio::time::timeout(BOUND, sender.send_request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    fn imds_state(listen: SocketAddr, services: Services, imdsv1: bool) -> ImdsState {
+        let config = ImdsConfig {
+            listen,
+            profile: "dev".into(),
+            role_name: "dev-role".into(),
+            region: "us-east-1".into(),
+            imdsv1,
+            public_key: None,
+            allowed_networks: vec![],
+            account_id: Some("123456789012".into()),
+        };
+        ImdsState::new(config, services, &OsRandom)
+    }
+
+    fn temp_dir() -> PathBuf {
+        let mut b = [0u8; 4];
+        OsRandom.fill(&mut b);
+        std::env::temp_dir().join(format!(
+            "credvend-server-{}-{}",
+            std::process::id(),
+            hex::encode(&b)
+        ))
+    }
+
+    #[tokio::test]
+    async fn imds_and_ecs_over_real_sockets_write_a_private_audit_log_without_secrets() {
+        let dir = temp_dir();
+        let log_path = dir.join("audit.jsonl");
+        let audit = Arc::new(AuditLog::open(&log_path).unwrap());
+        let cache = Arc::new(FakeCache::serving(&["dev"]));
+        let (mut services, _, _) = services(cache);
+        services.audit = audit.clone();
+        services.clock = Arc::new(crate::clock::ManualClock::new(NOW));
+
+        // The IMDS listener must know its own address for Host and the token MAC: bind first.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let imds_addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let imds_task = tokio::spawn(serve(
+            listener,
+            imds_router(imds_state(imds_addr, services.clone(), false)),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let host = imds_addr.to_string();
+
+        let put = Request::put("/latest/api/token")
+            .header("host", &host)
+            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, token) = call(imds_addr, put).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["x-aws-ec2-metadata-token-ttl-seconds"], "21600");
+        let get = |path: &str, token: Option<&str>| {
+            let mut req = Request::get(path).header("host", &host);
+            if let Some(t) = token {
+                req = req.header("x-aws-ec2-metadata-token", t);
+            }
+            req.body(Body::empty()).unwrap()
+        };
+        let creds = "/latest/meta-data/iam/security-credentials/";
+        let (status, _, role) = call(imds_addr, get(creds, Some(&token))).await;
+        assert_eq!((status, role.as_str()), (StatusCode::OK, "dev-role"));
+        let (status, _, body) = call(imds_addr, get(&format!("{creds}{role}"), Some(&token))).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(TOKEN_MARK));
+        let (status, _, _) = call(imds_addr, get(creds, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        // Raw bytes: HTTP/1.0 without Host is a client mistake (400), never a 5xx.
+        let mut raw = TcpStream::connect(imds_addr).await.unwrap();
+        raw.write_all(b"GET /latest/meta-data/ HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(BOUND, raw.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+
+        let ecs_config = EcsConfig {
+            listen: "127.0.0.1:8170".parse().unwrap(),
+            profiles: vec!["dev".into()],
+            allowed_networks: vec![],
+            token: Secret::new(ECS_TOKEN),
+            capabilities: CapabilityIds(BTreeMap::from([("dev".into(), CAP_ID.into())])),
+        };
+        let ecs = start(ecs_router(EcsState::new(ecs_config, services))).await;
+        let ecs_get = |path: &str, auth: &str| {
+            Request::get(path)
+                .header("host", "localhost")
+                .header("authorization", auth)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (status, headers, body) = call(ecs.addr, ecs_get("/role/dev", ECS_TOKEN)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/json");
+        assert!(body.contains(SECRET_MARK));
+        let (status, _, _) = call(ecs.addr, ecs_get("/role/dev", "guess")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let cap = format!("/v2/credentials/{CAP_ID}");
+        let (status, _, _) = call(ecs.addr, ecs_get(&cap, "")).await;
+        assert_eq!(status, StatusCode::OK);
+
+        ecs.shutdown().await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(BOUND, imds_task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        audit.close();
+
+        let mode = std::fs::metadata(&log_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one json object per line"))
+            .collect();
+        let count = |event: &str| records.iter().filter(|r| r["event"] == event).count();
+        assert_eq!(count("served"), 3, "{text}");
+        assert_eq!(count("denied"), 3, "{text}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["time"].as_str().is_some_and(|t| t.ends_with('Z')))
+        );
+        assert!(
+            records
+                .iter()
+                .any(|r| r["reason"] == "InvalidAuthorization")
+        );
+        for secret in [SECRET_MARK, TOKEN_MARK, ECS_TOKEN, CAP_ID, token.as_str()] {
+            assert!(!text.contains(secret), "{secret} in the audit log");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A cache that answers only when released, to hold a request in flight.
+    #[derive(Debug, Default)]
+    struct GatedCache {
+        entered: Notify,
+        release: Notify,
+    }
+
+    impl CredentialProvider for GatedCache {
+        fn credentials<'a>(
+            &'a self,
+            profile: &'a str,
+        ) -> BoxFuture<'a, Result<Arc<Served>, CacheError>> {
+            Box::pin(async move {
+                self.entered.notify_one();
+                self.release.notified().await;
+                Ok(Arc::new(served(profile)))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_a_request_in_flight_finish() {
+        let cache = Arc::new(GatedCache::default());
+        let (mut services, _, _) = services(Arc::new(FakeCache::default()));
+        services.credentials = cache.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // v1 on, so one request suffices.
+        let state = imds_state(addr, services, true);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, imds_router(state), async {
+            let _ = stopped.await;
+        }));
+        let req = Request::get("/latest/meta-data/iam/security-credentials/dev-role")
+            .header("host", "localhost")
+            .body(Body::empty())
+            .unwrap();
+        let client = tokio::spawn(call(addr, req));
+        tokio::time::timeout(BOUND, cache.entered.notified())
+            .await
+            .unwrap();
+        stop.send(()).unwrap();
+        // New connections are no longer accepted once shutdown begins; the old one drains.
+        cache.release.notify_one();
+        let (status, _, body) = tokio::time::timeout(BOUND, client).await.unwrap().unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(TOKEN_MARK));
+        tokio::time::timeout(BOUND, server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn served_events_from_the_wire_helpers_carry_no_secret() {
+        let (services, audit, _) = services(Arc::new(FakeCache::default()));
+        let s = served("dev");
+        wire::record_served(
+            &services,
+            "127.0.0.1:1".parse().unwrap(),
+            "imds@x",
+            "/p",
+            &s,
+        );
+        let events = audit.take();
+        assert!(matches!(
+            events.as_slice(),
+            [AuditEvent::Served { access_key_id, .. }] if access_key_id == KEY_ID
+        ));
+        let shown = format!("{events:?}");
+        assert!(!shown.contains(SECRET_MARK) && !shown.contains(TOKEN_MARK));
+    }
+}
