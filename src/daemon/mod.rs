@@ -1,82 +1,90 @@
-//! `credvend serve`: wires the STS client, the cache and its refresher, the IMDS and ECS
-//! listeners and the audit log; then waits for signals. SIGTERM/SIGINT drain and exit;
-//! SIGHUP reloads the config and the `~/.aws` files, keeping the old state when that fails.
+//! The daemon. [`run`] wires the credential cache, its refresher and the servers onto sockets
+//! the caller bound, serves until `shutdown`, applies reload requests, then drains. [`serve`]
+//! is the edge `credvend serve` calls: the real STS client, clock and randomness, the
+//! configured sockets, and signals as shutdown and reloads.
+//!
+//! - `listeners`: binding, and each listener's server built from its config.
+//! - `signals`: SIGTERM/SIGINT -> shutdown, SIGHUP -> reload requests.
+//! - `reload`: what a reload changes and what it keeps.
+//! - `profiles`: which profiles are served, and what IMDS shows as the instance.
+//! - `notify`: systemd readiness.
 
+mod error;
+mod listeners;
 mod notify;
 mod profiles;
+mod reload;
+mod signals;
 
-use std::io;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
 
-use crate::audit::{AuditError, AuditLog, AuditSink, NoAudit};
+use crate::audit::{AuditLog, AuditSink, NoAudit};
 use crate::cache::CredentialCache;
-use crate::clock::{AwsClock, SystemClock};
+use crate::clock::{AwsClock, Clock, SystemClock, format_timestamp};
 use crate::config::Config;
 use crate::env::Env;
 use crate::random::{OsRandom, Random};
-use crate::server::{
-    self, EcsConfig, EcsFileError, EcsState, ImdsConfig, ImdsState, Services,
-    load_or_create_capabilities, load_or_create_token,
-};
-use crate::sts::StsError;
+use crate::secret::mask_key_id;
+use crate::server::Services;
+use crate::sts::Sts;
 use crate::sts::client::StsClient;
 
-use profiles::resolve_served;
+pub use error::DaemonError;
+pub use listeners::{Listeners, Ready};
 
-/// How long in-flight requests get to finish after SIGTERM.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often profiles that failed to resolve are tried again (the files may have been fixed).
-const RESOLVE_RETRY: Duration = Duration::from_secs(30);
-/// Where the ECS capability ids are kept, under the state dir.
-const CAPABILITIES_FILE: &str = "ecs-capabilities.json";
-
-/// Why the daemon could not start (once running, failures are logged, never fatal).
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The STS client could not be built (e.g. an unreadable CA file).
-    #[error("cannot set up the STS client: {0}")]
-    Sts(#[from] StsError),
-    /// The audit log could not be opened.
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// `imds` or `ecs`.
-        what: &'static str,
-        /// The cause.
-        source: io::Error,
-    },
-    /// The ECS token or capability file is unusable.
-    #[error(transparent)]
-    EcsFiles(#[from] EcsFileError),
-    /// The public key file of an IMDS listener is unreadable.
-    #[error("cannot read public_key_file of the imds listener on {addr}: {source}")]
-    PublicKey {
-        /// The listener.
-        addr: SocketAddr,
-        /// The cause.
-        source: io::Error,
-    },
-    /// Signal handlers could not be installed.
-    #[error("cannot install signal handlers: {0}")]
-    Signals(io::Error),
+/// What the daemon runs on: the real ones from [`serve`], fakes in tests.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    /// The process environment (`credential_source = Environment`, `NOTIFY_SOCKET`).
+    pub env: Env,
+    /// Wall-clock time, corrected for skew learnt from STS.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness for tokens and jitter.
+    pub random: Arc<dyn Random>,
+    /// STS.
+    pub sts: Arc<dyn Sts>,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// What the running daemon reports, for whoever watches (tests; the log says the same).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Every listener serves.
+    Ready(Ready),
+    /// A reload request was handled: whether it took effect.
+    Reloaded(bool),
+}
+
+/// Runs `credvend serve` until SIGTERM or SIGINT.
 pub async fn serve(config: Config, env: Env) -> Result<(), DaemonError> {
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let random: Arc<dyn Random> = Arc::new(OsRandom);
+    let sts = Arc::new(StsClient::new(&config.aws, clock.clone(), random.clone())?);
+    let deps = Deps {
+        env,
+        clock,
+        random,
+        sts,
+    };
+    let listeners = Listeners::bind(&config).await?;
+    let (shutdown, reloads) = signals::install().map_err(DaemonError::Signals)?;
+    let (events, _) = mpsc::unbounded_channel();
+    run(config, deps, listeners, shutdown, reloads, events).await
+}
+
+/// Serves `config` on `listeners` until `shutdown` resolves; each item of `reloads` reloads
+/// the config and the profiles. Progress goes to `events` (a closed receiver is fine).
+pub async fn run(
+    config: Config,
+    deps: Deps,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    mut reloads: mpsc::Receiver<()>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<(), DaemonError> {
     let audit_log = match &config.audit.path {
         Some(path) => Some(Arc::new(AuditLog::open(path)?)),
         None => None,
@@ -85,153 +93,57 @@ pub async fn serve(config: Config, env: Env) -> Result<(), DaemonError> {
         Some(log) => log.clone(),
         None => Arc::new(NoAudit),
     };
-    let sts = Arc::new(StsClient::new(&config.aws, clock.clone(), random.clone())?);
     let cache = Arc::new(CredentialCache::new(
-        sts,
+        deps.sts.clone(),
         config.aws.clone(),
         config.cache.clone(),
-        env.clone(),
-        clock.clone(),
-        random.clone(),
+        deps.env.clone(),
+        deps.clock.clone(),
+        deps.random.clone(),
         audit.clone(),
     ));
-    let chains = profiles::resolve_served_or_errors(&config, &env);
+    let chains = profiles::resolve_served_or_errors(&config, &deps.env);
     cache.set_profiles(chains.clone());
-
     let services = Services {
         credentials: cache.clone(),
         audit,
-        clock,
+        clock: deps.clock.clone(),
     };
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut servers = JoinSet::new();
-    for listener in &config.imds {
-        let socket = bind(listener.listen, "imds").await?;
-        let addr = socket.local_addr().map_err(|source| DaemonError::Bind {
-            addr: listener.listen,
-            what: "imds",
-            source,
-        })?;
-        let identity = profiles::instance_identity(
-            &listener.profile,
-            chains.get(&listener.profile),
-            &config.aws.region,
-        );
-        let mut imds = ImdsConfig::from_listener(
-            listener,
-            identity.role_name,
-            identity.region,
-            identity.account_id,
-        )
-        .map_err(|source| DaemonError::PublicKey { addr, source })?;
-        // Tokens and the Host check are bound to the real address (port 0 picks one).
-        imds.listen = addr;
-        let state = ImdsState::new(imds, services.clone(), random.as_ref());
-        info!(
-            "imds listening on {addr}, profile {}, {}",
-            listener.profile,
-            if listener.imdsv1 {
-                "IMDSv1 allowed"
-            } else {
-                "IMDSv2 only"
-            }
-        );
-        servers.spawn(server::serve(
-            socket,
-            server::imds_router(state),
-            stopped(shutdown_rx.clone()),
-        ));
-    }
-    if let Some(ecs) = &config.ecs {
-        let socket = bind(ecs.listen, "ecs").await?;
-        let addr = socket.local_addr().map_err(|source| DaemonError::Bind {
-            addr: ecs.listen,
-            what: "ecs",
-            source,
-        })?;
-        let token = load_or_create_token(&ecs.token_file, random.as_ref())?;
-        let capabilities = load_or_create_capabilities(
-            &config.state_dir.join(CAPABILITIES_FILE),
-            &ecs.profiles,
-            random.as_ref(),
-        )?;
-        let state = EcsState::new(
-            EcsConfig {
-                listen: addr,
-                profiles: ecs.profiles.clone(),
-                allowed_networks: ecs.allowed_networks.clone(),
-                token,
-                capabilities,
-            },
-            services.clone(),
-        );
-        info!(
-            "ecs listening on {addr}, profiles {}, token file {}",
-            ecs.profiles.join(", "),
-            ecs.token_file.display()
-        );
-        servers.spawn(server::serve(
-            socket,
-            server::ecs_router(state),
-            stopped(shutdown_rx.clone()),
-        ));
-    }
-
-    tokio::spawn(cache.clone().run_refresher(shutdown_rx.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready, servers) =
+        listeners.start(&config, &chains, &services, deps.random.as_ref(), &stop_rx)?;
+    tokio::spawn(cache.clone().run_refresher(stop_rx));
     tokio::spawn(prefetch(cache.clone()));
-    let mut signals = Signals::install().map_err(DaemonError::Signals)?;
-    notify::notify(&env, "READY=1");
-    info!("credvend ready");
+    notify::notify(&deps.env, &format!("READY=1\nSTATUS={}", ready.status()));
+    info!(listening = %ready.status(), "credvend ready");
+    let _ = events.send(Event::Ready(ready));
 
     let mut config = config;
-    let mut retry = tokio::time::interval(RESOLVE_RETRY);
+    let mut retry = tokio::time::interval(reload::RESOLVE_RETRY);
     retry.tick().await;
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = signals.term.recv() => { info!("SIGTERM received"); break }
-            _ = signals.int.recv() => { info!("SIGINT received"); break }
-            _ = signals.hup.recv() => {
-                info!("SIGHUP received: reloading");
-                notify::notify(&env, "RELOADING=1");
-                if let Some(new) = reload(&config, &env, &cache) {
-                    config = new;
-                }
-                notify::notify(&env, "READY=1");
+            () = &mut shutdown => break,
+            Some(()) = reloads.recv() => {
+                notify::notify(&deps.env, "RELOADING=1");
+                let applied = reload::reload(&mut config, &deps.env, &cache);
+                notify::notify(&deps.env, "READY=1");
+                let _ = events.send(Event::Reloaded(applied));
             }
-            _ = retry.tick() => retry_unresolved(&config, &env, &cache),
+            _ = retry.tick() => reload::retry_unresolved(&config, &deps.env, &cache),
         }
     }
 
     info!("stopping: draining in-flight requests");
-    notify::notify(&env, "STOPPING=1");
-    let _ = shutdown_tx.send(true);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while let Some(result) = servers.join_next().await {
-            if let Ok(Err(e)) = result {
-                warn!(error = %e, "listener ended with an error");
-            }
-        }
-    })
-    .await;
-    if drained.is_err() {
-        warn!("requests still running after {DRAIN_TIMEOUT:?}; exiting anyway");
-    }
+    notify::notify(&deps.env, "STOPPING=1");
+    let _ = stop_tx.send(true);
+    servers.drain().await;
     if let Some(log) = audit_log {
         log.close();
     }
     info!("stopped");
     Ok(())
-}
-
-async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, DaemonError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| DaemonError::Bind { addr, what, source })
-}
-
-/// Resolves when shutdown is signalled (or the sender is gone).
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// Fetches every profile once at start, so the first client does not wait, and says how it went.
@@ -240,8 +152,8 @@ async fn prefetch(cache: Arc<CredentialCache>) {
         match result {
             Ok(served) => info!(
                 profile = %profile,
-                key = %crate::secret::mask_key_id(&served.credentials.access_key_id),
-                expires = ?served.expiration().map(crate::clock::format_timestamp),
+                key = %mask_key_id(&served.credentials.access_key_id),
+                expires = ?served.expiration().map(format_timestamp),
                 "credentials ready"
             ),
             Err(e) => error!(profile = %profile, "no credentials yet: {e}"),
@@ -249,78 +161,226 @@ async fn prefetch(cache: Arc<CredentialCache>) {
     }
 }
 
-/// SIGHUP: the new config and profiles, or `None` (logged) when they cannot be used.
-fn reload(current: &Config, env: &Env, cache: &CredentialCache) -> Option<Config> {
-    let new = match Config::load(current.file.as_deref(), env) {
-        Ok(new) => new,
-        Err(e) => {
-            error!("reload failed, still serving the previous configuration: {e}");
-            return None;
+#[cfg(test)]
+mod tests {
+    //! `run` in-process: real sockets on 127.0.0.1:0, the profiles in a temporary home, a
+    //! fake STS behind the seam.
+
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+    use crate::config::DefaultPaths;
+    use crate::test_util::http::{BOUND, call, get, unread_bytes};
+    use crate::test_util::{FakeSts, temp_dir};
+
+    const ROLE: &str = "arn:aws:iam::111122223333:role/app";
+    const CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials/app";
+
+    /// A running `run` and the handles a supervisor would have.
+    struct Rig {
+        dir: PathBuf,
+        sts: Arc<FakeSts>,
+        ready: Ready,
+        shutdown: Option<oneshot::Sender<()>>,
+        reloads: mpsc::Sender<()>,
+        events: mpsc::UnboundedReceiver<Event>,
+        task: JoinHandle<Result<(), DaemonError>>,
+    }
+
+    fn write_profiles(dir: &Path, session: &str) {
+        let config = format!(
+            "[profile app]\nrole_arn = {ROLE}\nsource_profile = base\nrole_session_name = {session}\n"
+        );
+        std::fs::write(dir.join("aws-config"), config).unwrap();
+    }
+
+    async fn start(prepare: impl FnOnce(&FakeSts)) -> Rig {
+        let dir = temp_dir("daemon");
+        write_profiles(&dir, "first");
+        std::fs::write(
+            dir.join("aws-credentials"),
+            "[base]\naws_access_key_id = AKIAEXAMPLEBASE01\naws_secret_access_key = base-secret\n",
+        )
+        .unwrap();
+        let path = |name: &str| dir.join(name).display().to_string();
+        let toml = format!(
+            "state_dir = {state:?}\n[aws]\nconfig_file = {config:?}\ncredentials_file = {creds:?}\n\
+             region = \"eu-west-1\"\n[[imds]]\nlisten = \"127.0.0.1:0\"\nprofile = \"app\"\n\
+             [ecs]\nlisten = \"127.0.0.1:0\"\nprofiles = [\"app\"]\n[audit]\nenabled = false\n",
+            state = path("state"),
+            config = path("aws-config"),
+            creds = path("aws-credentials"),
+        );
+        std::fs::write(dir.join("credvend.toml"), toml).unwrap();
+        let env = Env::from_pairs([("HOME", dir.display().to_string())]);
+        let config = Config::load_with(
+            Some(&dir.join("credvend.toml")),
+            &DefaultPaths::default(),
+            &env,
+        )
+        .unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sts = Arc::new(FakeSts::new(clock.clone()));
+        prepare(&sts);
+        let deps = Deps {
+            env,
+            clock,
+            random: Arc::new(OsRandom),
+            sts: sts.clone(),
+        };
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let (reloads, reload_rx) = mpsc::channel(1);
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let stop = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(run(config, deps, listeners, stop, reload_rx, events_tx));
+        let ready = match tokio::time::timeout(BOUND, events.recv()).await {
+            Ok(Some(Event::Ready(ready))) => ready,
+            other => panic!("no readiness: {other:?}"),
+        };
+        Rig {
+            dir,
+            sts,
+            ready,
+            shutdown: Some(shutdown),
+            reloads,
+            events,
+            task,
         }
-    };
-    if new.imds != current.imds
-        || new.ecs != current.ecs
-        || new.audit != current.audit
-        || new.aws != current.aws
-    {
-        warn!(
-            "reload: changes to listeners, [aws] or [audit] take effect after a restart; profiles are reloaded now"
+    }
+
+    impl Rig {
+        fn imds(&self) -> SocketAddr {
+            self.ready.imds[0]
+        }
+
+        /// The access key id IMDS serves now.
+        async fn served_key(&self) -> String {
+            let (status, _, body) = call(self.imds(), get(self.imds(), CREDENTIALS_PATH)).await;
+            assert_eq!(status, 200, "{body}");
+            let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+            json["AccessKeyId"].as_str().unwrap().to_owned()
+        }
+
+        async fn reload(&mut self) -> bool {
+            self.reloads.send(()).await.unwrap();
+            match tokio::time::timeout(BOUND, self.events.recv()).await {
+                Ok(Some(Event::Reloaded(applied))) => applied,
+                other => panic!("no reload outcome: {other:?}"),
+            }
+        }
+
+        /// Asks for shutdown and waits for `run` to return.
+        async fn stop(&mut self) -> Result<(), DaemonError> {
+            let _ = self.shutdown.take().unwrap().send(());
+            tokio::time::timeout(BOUND, &mut self.task)
+                .await
+                .expect("run returns after shutdown")
+                .unwrap()
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            self.task.abort();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[tokio::test]
+    async fn run_serves_both_listeners_and_returns_after_shutdown() {
+        let mut rig = start(|_| {}).await;
+        let key = rig.served_key().await;
+        assert!(key.starts_with("ASIAFAKE"), "{key}");
+        let ecs = rig.ready.ecs.expect("ecs listener");
+        let token = std::fs::read_to_string(rig.dir.join("state/ecs-token")).unwrap();
+        let mut req = get(ecs, "/role/app");
+        req.headers_mut()
+            .insert("authorization", token.parse().unwrap());
+        let (status, _, body) = call(ecs, req).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(&key), "{body}");
+        assert_eq!(rig.sts.count(&format!("AssumeRole:{ROLE}")), 1);
+
+        rig.stop().await.unwrap();
+        assert!(
+            TcpStream::connect(rig.imds()).await.is_err(),
+            "the listener is closed once run returned"
         );
     }
-    // Listeners stay as they are, so the served set stays that of the running config.
-    let serving = Config {
-        aws: crate::config::AwsSettings {
-            config_file: new.aws.config_file.clone(),
-            credentials_file: new.aws.credentials_file.clone(),
-            ..current.aws.clone()
-        },
-        ..current.clone()
-    };
-    match resolve_served(&serving, env) {
-        Ok(chains) => {
-            let summary = cache.set_profiles(chains);
-            info!(
-                unchanged = ?summary.unchanged,
-                changed = ?summary.changed,
-                added = ?summary.added,
-                removed = ?summary.removed,
-                "reloaded profiles"
-            );
-            Some(serving)
-        }
-        Err(e) => {
-            error!("reload failed, still serving the previous profiles: {e}");
-            None
-        }
-    }
-}
 
-/// Tries again the profiles that did not resolve, in case the files were fixed since.
-fn retry_unresolved(config: &Config, env: &Env, cache: &CredentialCache) {
-    if cache.status().iter().all(|s| s.resolve_error.is_none()) {
-        return;
-    }
-    if let Ok(chains) = resolve_served(config, env) {
-        let summary = cache.set_profiles(chains);
-        if !summary.changed.is_empty() {
-            info!(changed = ?summary.changed, "profiles re-resolved");
-        }
-    }
-}
+    #[tokio::test]
+    async fn a_reload_renews_a_changed_profile_and_a_failed_one_keeps_serving() {
+        let mut rig = start(|_| {}).await;
+        let first = rig.served_key().await;
 
-/// SIGTERM, SIGINT and SIGHUP.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
+        write_profiles(&rig.dir, "second");
+        assert!(rig.reload().await, "the reload took effect");
+        let second = rig.served_key().await;
+        assert_ne!(second, first, "the changed profile was minted again");
+        let sessions: Vec<_> = rig
+            .sts
+            .calls()
+            .into_iter()
+            .filter_map(|c| c.session_name)
+            .collect();
+        assert_eq!(sessions, ["first", "second"]);
 
-impl Signals {
-    fn install() -> io::Result<Self> {
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
+        std::fs::write(rig.dir.join("aws-config"), "[profile app\nnot ini\n").unwrap();
+        assert!(!rig.reload().await, "a broken file is refused");
+        assert_eq!(
+            rig.served_key().await,
+            second,
+            "the old state keeps serving"
+        );
+        assert_eq!(rig.sts.calls().len(), 2, "no STS call for a failed reload");
+        rig.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_a_request_in_flight_finish() {
+        // STS stalls, so the first read waits on the fetch that start-up began.
+        let mut rig = start(|sts| sts.hold()).await;
+        let imds = rig.imds();
+        let mut client = TcpStream::connect(imds).await.unwrap();
+        let request = format!("GET {CREDENTIALS_PATH} HTTP/1.1\r\nHost: {imds}\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        let me = client.local_addr().unwrap();
+        // In flight: the server has read the whole request (nothing left in its socket).
+        tokio::time::timeout(BOUND, async {
+            while unread_bytes(imds, me) != Some(0) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         })
+        .await
+        .expect("the server reads the request");
+
+        let _ = rig.shutdown.take().unwrap().send(());
+        // Draining: while the request waits on STS, `run` must not return. Nothing can make
+        // it return here, so a short bound proves the absence without slowing the suite.
+        let early = tokio::time::timeout(Duration::from_millis(200), &mut rig.task).await;
+        assert!(early.is_err(), "run returned with a request in flight");
+        rig.sts.release();
+        let mut answer = String::new();
+        tokio::time::timeout(BOUND, client.read_to_string(&mut answer))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        assert!(answer.contains("ASIAFAKE"), "{answer}");
+        tokio::time::timeout(BOUND, &mut rig.task)
+            .await
+            .expect("run returns after draining")
+            .unwrap()
+            .unwrap();
     }
 }

@@ -8,14 +8,18 @@ use tracing::warn;
 
 use crate::env::Env;
 
-/// Sends `state` (e.g. `READY=1`) to systemd if it asked for notifications. Failures are
-/// logged, not fatal: the daemon serves either way.
-pub(crate) fn notify(env: &Env, state: &str) {
+/// Sends `state` (e.g. `READY=1`) to systemd if it asked for notifications; whether it was
+/// sent. Failures are logged, not fatal: the daemon serves either way.
+pub(crate) fn notify(env: &Env, state: &str) -> bool {
     let Some(path) = env.get("NOTIFY_SOCKET") else {
-        return;
+        return false;
     };
-    if let Err(e) = send(path, state) {
-        warn!(error = %e, "cannot notify systemd ({state})");
+    match send(path, state) {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(error = %e, "cannot notify systemd ({state})");
+            false
+        }
     }
 }
 
@@ -54,10 +58,10 @@ mod tests {
         let path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&path);
         let receiver = UnixDatagram::bind(&path).unwrap();
-        notify(
+        assert!(notify(
             &Env::from_pairs([("NOTIFY_SOCKET", path.to_str().unwrap())]),
             "READY=1",
-        );
+        ));
         let mut buf = [0u8; 64];
         let n = receiver.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
@@ -71,17 +75,23 @@ mod tests {
         let name = format!("credvend-notify-test-{}", std::process::id());
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let receiver = UnixDatagram::bind_addr(&addr).unwrap();
-        notify(
+        assert!(notify(
             &Env::from_pairs([("NOTIFY_SOCKET", format!("@{name}"))]),
             "STOPPING=1",
-        );
+        ));
         let mut buf = [0u8; 64];
         let n = receiver.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"STOPPING=1");
     }
 
     #[test]
-    fn nothing_happens_without_notify_socket() {
-        notify(&Env::default(), "READY=1");
+    fn nothing_is_sent_without_notify_socket() {
+        assert!(!notify(&Env::default(), "READY=1"));
+    }
+
+    #[test]
+    fn an_unreachable_socket_is_reported_not_fatal() {
+        let env = Env::from_pairs([("NOTIFY_SOCKET", "/nonexistent/credvend/notify.sock")]);
+        assert!(!notify(&env, "READY=1"));
     }
 }

@@ -121,13 +121,10 @@ mod tests {
 
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
     use std::time::Duration;
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
     use tokio::sync::{Notify, oneshot};
@@ -136,20 +133,20 @@ mod tests {
     use crate::audit::{AuditEvent, AuditLog};
     use crate::cache::CredentialProvider;
     use crate::cache::{CacheError, Served};
-    use crate::hex;
-    use crate::random::{OsRandom, Random};
+    use crate::random::OsRandom;
     use crate::secret::Secret;
     use crate::server::ecs::{CapabilityIds, EcsConfig};
     use crate::server::imds::ImdsConfig;
     use crate::server::services::Services;
     use crate::server::wire;
     use crate::sts::BoxFuture;
+    use crate::test_util::http::call;
     use crate::test_util::*;
 
     const ECS_TOKEN: &str = "ECSTOKENMARKERfedcba9876543210fedcba98765";
     const CAP_ID: &str = "feedfacefeedfacefeedfacefeedface0001";
     /// Bounds every wait so a broken server fails the test instead of hanging it.
-    const BOUND: Duration = Duration::from_secs(10);
+    const BOUND: Duration = crate::test_util::http::BOUND;
 
     struct Running {
         addr: SocketAddr,
@@ -175,29 +172,6 @@ mod tests {
         }
     }
 
-    /// One request over a fresh hyper HTTP/1 connection.
-    async fn call(
-        addr: SocketAddr,
-        req: Request<Body>,
-    ) -> (StatusCode, axum::http::HeaderMap, String) {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let resp = tokio::time::timeout(BOUND, sender.send_request(req))
-            .await
-            .unwrap()
-            .unwrap();
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            parts.status,
-            parts.headers,
-            String::from_utf8(body.to_vec()).unwrap(),
-        )
-    }
-
     fn imds_state(listen: SocketAddr, services: Services, imdsv1: bool) -> ImdsState {
         let config = ImdsConfig {
             listen,
@@ -212,19 +186,9 @@ mod tests {
         ImdsState::new(config, services, &OsRandom)
     }
 
-    fn temp_dir() -> PathBuf {
-        let mut b = [0u8; 4];
-        OsRandom.fill(&mut b);
-        std::env::temp_dir().join(format!(
-            "credvend-server-{}-{}",
-            std::process::id(),
-            hex::encode(&b)
-        ))
-    }
-
     #[tokio::test]
     async fn imds_and_ecs_over_real_sockets_write_a_private_audit_log_without_secrets() {
-        let dir = temp_dir();
+        let dir = crate::test_util::temp_dir("server");
         let log_path = dir.join("audit.jsonl");
         let audit = Arc::new(AuditLog::open(&log_path).unwrap());
         let cache = Arc::new(FakeCache::serving(&["dev"]));

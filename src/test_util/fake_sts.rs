@@ -48,6 +48,8 @@ pub(crate) struct FakeSts {
     script: Mutex<Script>,
     calls: Mutex<Vec<Call>>,
     serial: AtomicU64,
+    /// While false, answers wait (a stalled STS the test releases).
+    open: tokio::sync::watch::Sender<bool>,
 }
 
 impl FakeSts {
@@ -57,6 +59,25 @@ impl FakeSts {
             script: Mutex::new(Script::default()),
             calls: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
+            open: tokio::sync::watch::Sender::new(true),
+        }
+    }
+
+    /// Calls from now on wait for [`release`](Self::release) before they answer.
+    pub(crate) fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Lets held and later calls answer.
+    pub(crate) fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Waits until the gate is open (at once when it is).
+    fn gate(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut open = self.open.subscribe();
+        async move {
+            let _ = open.wait_for(|open| *open).await;
         }
     }
 
@@ -149,7 +170,9 @@ impl Sts for FakeSts {
             .unwrap_or("000000000000")
             .to_owned();
         let session = params.role_session_name.clone();
+        let gate = self.gate();
         Box::pin(async move {
+            gate.await;
             tokio::time::sleep(latency).await;
             let credentials = result?;
             Ok(AssumedRole {
@@ -174,7 +197,9 @@ impl Sts for FakeSts {
             None,
             None,
         );
+        let gate = self.gate();
         Box::pin(async move {
+            gate.await;
             tokio::time::sleep(latency).await;
             let credentials = result?;
             Ok(SessionToken {

@@ -20,6 +20,7 @@ use crate::secret::{Credentials, Secret};
 
 pub(crate) mod fake_cache;
 pub(crate) mod fake_sts;
+pub(crate) mod http;
 
 pub(crate) use fake_cache::*;
 pub(crate) use fake_sts::*;
@@ -28,6 +29,16 @@ pub(crate) use fake_sts::*;
 pub(crate) const SECRET_MARK: &str = "SECRETMARKERwJalrXUtnFEMIK7MDENG";
 /// Every fake session token contains this.
 pub(crate) const TOKEN_MARK: &str = "SESSIONTOKENMARKERIQoJb3JpZ2lu";
+
+/// A new empty directory under the system temp dir, unique to this process and call.
+pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("credvend-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
 
 /// Whether `text` shows a fake secret or token.
 pub(crate) fn leaks(text: &str) -> bool {

@@ -2,9 +2,6 @@
 //! only what changed, reloads that fail without losing anything, a broken profile that does not
 //! stop the others, and a bad config refused at start naming the key.
 
-use std::os::unix::net::UnixDatagram;
-use std::time::Duration;
-
 use nix::sys::signal::Signal;
 
 use crate::support::daemon::{Daemon, SESSION, Spec};
@@ -121,23 +118,25 @@ fn an_unresolvable_profile_does_not_stop_the_other_listeners() {
 }
 
 #[test]
-fn readiness_and_stopping_are_reported_to_systemd() {
+fn readiness_with_the_bound_addresses_and_stopping_are_reported_to_systemd() {
     let Some(m) = moto() else { return };
-    let home = Home::new();
-    let socket_path = home.path("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut spec = Spec::app(m, &[true]);
-    spec.extra_env = vec![("NOTIFY_SOCKET".into(), socket_path.display().to_string())];
-    let mut daemon = Daemon::start(m, &spec);
-    let mut buf = [0u8; 128];
-    let n = socket.recv(&mut buf).expect("READY=1 from the daemon");
-    assert_eq!(&buf[..n], b"READY=1");
+    let mut daemon = Daemon::start(m, &Spec::app(m, &[true, false]));
+    // Start already consumed READY=1 and read the addresses from it; they serve.
+    for imdsv1 in [true, false] {
+        let url = format!("{}/latest/api/token", daemon.imds_url(imdsv1));
+        let token = http(
+            "PUT",
+            &url,
+            &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+        );
+        assert_eq!(token.status, 200, "{url}");
+    }
+    daemon.signal(Signal::SIGHUP);
+    assert_eq!(daemon.next_notification(), "RELOADING=1");
+    assert_eq!(daemon.next_notification(), "READY=1");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.next_notification(), "STOPPING=1");
     assert!(daemon.stop().success());
-    let n = socket.recv(&mut buf).expect("STOPPING=1 from the daemon");
-    assert_eq!(&buf[..n], b"STOPPING=1");
 }
 
 #[test]

@@ -15,7 +15,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::config::IpNet;
+use crate::config::{EcsListener, IpNet};
+use crate::random::Random;
 use crate::secret::{Secret, ct_eq};
 use crate::server::error::{ApiError, EcsError};
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
@@ -39,6 +40,32 @@ pub struct EcsConfig {
     pub token: Secret,
     /// The capability ids ([`load_or_create_capabilities`]).
     pub capabilities: CapabilityIds,
+}
+
+/// Where the ECS capability ids are kept, under the state dir.
+pub const CAPABILITIES_FILE: &str = "ecs-capabilities.json";
+
+impl EcsConfig {
+    /// The config of `listener`, bound at `bound`: reads (or creates) the token file and the
+    /// capability ids kept in `state_dir`.
+    pub fn from_listener(
+        listener: &EcsListener,
+        bound: SocketAddr,
+        state_dir: &std::path::Path,
+        random: &dyn Random,
+    ) -> Result<Self, EcsFileError> {
+        Ok(Self {
+            listen: bound,
+            profiles: listener.profiles.clone(),
+            allowed_networks: listener.allowed_networks.clone(),
+            token: load_or_create_token(&listener.token_file, random)?,
+            capabilities: load_or_create_capabilities(
+                &state_dir.join(CAPABILITIES_FILE),
+                &listener.profiles,
+                random,
+            )?,
+        })
+    }
 }
 
 /// The ECS listener's state; cheap to clone.

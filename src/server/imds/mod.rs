@@ -81,9 +81,11 @@ pub struct ImdsConfig {
 }
 
 impl ImdsConfig {
-    /// The config of `listener`, reading its public key file now.
+    /// The config of `listener`, bound at `bound` (port 0 in the config picks one; tokens and
+    /// the `Host` check use the real address), reading its public key file now.
     pub fn from_listener(
         listener: &ImdsListener,
+        bound: SocketAddr,
         role_name: String,
         region: String,
         account_id: Option<String>,
@@ -93,7 +95,7 @@ impl ImdsConfig {
             None => None,
         };
         Ok(Self {
-            listen: listener.listen,
+            listen: bound,
             profile: listener.profile.clone(),
             role_name,
             region,
@@ -905,14 +907,29 @@ mod tests {
             public_key_file: Some(bare),
             allowed_networks: vec![],
         };
-        let cfg = ImdsConfig::from_listener(&listener, "dev-role".into(), "us-east-1".into(), None)
-            .unwrap();
+        let cfg = ImdsConfig::from_listener(
+            &listener,
+            listener.listen,
+            "dev-role".into(),
+            "us-east-1".into(),
+            None,
+        )
+        .unwrap();
         assert_eq!(cfg.public_key.unwrap().openssh, "ssh-rsa AAAAB3Nza");
         let missing = crate::config::ImdsListener {
             public_key_file: Some(dir.join("nope.pub")),
             ..listener
         };
-        assert!(ImdsConfig::from_listener(&missing, "r".into(), "us-east-1".into(), None).is_err());
+        assert!(
+            ImdsConfig::from_listener(
+                &missing,
+                missing.listen,
+                "r".into(),
+                "us-east-1".into(),
+                None
+            )
+            .is_err()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

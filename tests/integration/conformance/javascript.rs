@@ -31,77 +31,74 @@ fn identity(peer: Peer, daemon: &Daemon, mode: &str) -> Option<serde_json::Value
     Some(peer.json(daemon, &node, &[&script, mode]))
 }
 
+/// How a case points the client at the daemon.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` at an IMDSv2-only listener.
+    Imds,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` with the token inline.
+    EcsToken,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` with the token file.
+    EcsTokenFile,
+}
+
+/// Runs the identity script in `mode` against a fresh daemon reached `via`; the client's
+/// own STS call must report the served role, and an IMDS client the served key.
+fn client_gets_the_served_role(mode: &str, via: Via) {
+    let listeners: &[bool] = match via {
+        Via::Imds => &[false],
+        Via::EcsToken | Via::EcsTokenFile => &[],
+    };
+    let Some((moto, daemon)) = daemon(listeners) else {
+        return;
+    };
+    let peer = Peer::new(moto);
+    let peer = match via {
+        Via::Imds => peer.imds(&daemon.imds_url(false)),
+        Via::EcsToken => peer.ecs_token(&daemon.ecs_role_url("app"), &daemon.token()),
+        Via::EcsTokenFile => peer.ecs_token_file(&daemon.ecs_role_url("app"), &daemon.token_file()),
+    };
+    let Some(answer) = identity(peer, &daemon, mode) else {
+        return;
+    };
+    assert_eq!(
+        field(&answer, "arn"),
+        served_arn(moto),
+        "{mode} via {via:?}"
+    );
+    if let Via::Imds = via {
+        let (_, served) = imds_credentials(&daemon.imds_url(false));
+        assert_eq!(answer["access_key_id"], served["AccessKeyId"], "{mode}");
+    }
+}
+
 #[test]
 fn js_v3_from_instance_metadata_gets_the_served_role() {
-    let Some((moto, daemon)) = daemon(&[false]) else {
-        return;
-    };
-    let url = daemon.imds_url(false);
-    let Some(answer) = identity(Peer::new(moto).imds(&url), &daemon, "v3-imds") else {
-        return;
-    };
-    assert_eq!(field(&answer, "arn"), served_arn(moto));
-    let (_, served) = imds_credentials(&url);
-    assert_eq!(answer["access_key_id"], served["AccessKeyId"]);
+    client_gets_the_served_role("v3-imds", Via::Imds);
 }
 
 #[test]
 fn js_v3_from_container_metadata_gets_the_served_role() {
-    let Some((moto, daemon)) = daemon(&[]) else {
-        return;
-    };
-    let peer = Peer::new(moto).ecs_token(&daemon.ecs_role_url("app"), &daemon.token());
-    let Some(answer) = identity(peer, &daemon, "v3-container") else {
-        return;
-    };
-    assert_eq!(field(&answer, "arn"), served_arn(moto));
+    client_gets_the_served_role("v3-container", Via::EcsToken);
 }
 
 #[test]
 fn js_v3_node_default_chain_gets_the_served_role_from_imds() {
-    let Some((moto, daemon)) = daemon(&[false]) else {
-        return;
-    };
-    let peer = Peer::new(moto).imds(&daemon.imds_url(false));
-    let Some(answer) = identity(peer, &daemon, "v3-chain") else {
-        return;
-    };
-    assert_eq!(field(&answer, "arn"), served_arn(moto));
+    client_gets_the_served_role("v3-chain", Via::Imds);
 }
 
+/// The chain tries fromHttp first, which reads the token file.
 #[test]
 fn js_v3_node_default_chain_gets_the_served_role_from_the_container_endpoint() {
-    let Some((moto, daemon)) = daemon(&[]) else {
-        return;
-    };
-    // The chain tries fromHttp first, which reads the token file.
-    let peer = Peer::new(moto).ecs_token_file(&daemon.ecs_role_url("app"), &daemon.token_file());
-    let Some(answer) = identity(peer, &daemon, "v3-chain") else {
-        return;
-    };
-    assert_eq!(field(&answer, "arn"), served_arn(moto));
+    client_gets_the_served_role("v3-chain", Via::EcsTokenFile);
 }
 
 #[test]
 fn js_v2_ec2_metadata_credentials_get_the_served_role() {
-    let Some((moto, daemon)) = daemon(&[false]) else {
-        return;
-    };
-    let peer = Peer::new(moto).imds(&daemon.imds_url(false));
-    let Some(answer) = identity(peer, &daemon, "v2-ec2") else {
-        return;
-    };
-    assert_eq!(field(&answer, "arn"), served_arn(moto));
+    client_gets_the_served_role("v2-ec2", Via::Imds);
 }
 
 #[test]
 fn js_v2_remote_credentials_get_the_served_role() {
-    let Some((moto, daemon)) = daemon(&[]) else {
-        return;
-    };
-    let peer = Peer::new(moto).ecs_token(&daemon.ecs_role_url("app"), &daemon.token());
-    let Some(answer) = identity(peer, &daemon, "v2-remote") else {
-        return;
-    };
-    assert_eq!(field(&answer, "arn"), served_arn(moto));
+    client_gets_the_served_role("v2-remote", Via::EcsToken);
 }

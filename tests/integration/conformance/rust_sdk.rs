@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::imds;
@@ -19,7 +18,8 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
 use credvend::clock::{AwsClock, SystemClock};
-use credvend::config::AwsSettings;
+use credvend::config::{Config, DefaultPaths};
+use credvend::env::Env as CredvendEnv;
 use credvend::random::OsRandom;
 use credvend::secret::{Credentials, Secret};
 use credvend::sts::client::StsClient;
@@ -35,20 +35,17 @@ fn http_client() -> aws_types::sdk_config::SharedHttpClient {
 
 /// The ARN moto reports for credentials aws-config resolved.
 async fn identity(moto: &Seeded, resolved: &aws_credential_types::Credentials) -> String {
-    let settings = AwsSettings {
-        config_file: "unused".into(),
-        credentials_file: "unused".into(),
-        region: "us-east-1".into(),
-        sts_endpoint: None,
-        env_sts_endpoint: None,
-        ca_file: None,
-        connect_timeout: Duration::from_secs(5),
-        timeout: Duration::from_secs(10),
-        max_attempts: 1,
-        duration_seconds: 3600,
-        role_session_name: "credvend".into(),
-        default_profile: "default".into(),
+    let defaults = DefaultPaths {
+        config_file: None,
+        state_dir: Some("/nonexistent/state".into()),
     };
+    let mut settings = Config::defaults(
+        &defaults,
+        &CredvendEnv::from_pairs([("HOME", "/nonexistent")]),
+    )
+    .expect("the built-in defaults are valid")
+    .aws;
+    settings.max_attempts = 1;
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let sts = StsClient::new(&settings, clock, Arc::new(OsRandom)).expect("sts client");
     let endpoint = Endpoint {

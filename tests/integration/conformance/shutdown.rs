@@ -1,4 +1,6 @@
-//! The daemon's lifecycle as a supervisor sees it: SIGTERM drains and exits 0.
+//! The daemon's lifecycle as a supervisor sees it: after SIGTERM it exits 0 and its listeners
+//! are closed. (That a request in flight is answered first is shown in-process, in the
+//! daemon's own tests, where the request can be held at STS.)
 
 use std::net::TcpStream;
 

@@ -1,12 +1,13 @@
 //! The real `credvend serve` as a child process: its config and `~/.aws` in a temporary home,
 //! the scrubbed environment with STS at moto, every line of its stderr kept (for secret scans),
-//! the addresses it reports once ready, and SIGTERM by PID when dropped.
+//! the systemd notifications it sends (readiness carries the bound addresses as data), and
+//! SIGTERM by PID when dropped.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,10 +16,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::home::Home;
-use super::http::http;
 use super::moto::Seeded;
 
-/// How long the daemon may take from spawn to "credvend ready".
+/// How long the daemon may take from spawn to readiness.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long it may take to drain and exit after SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -43,7 +43,7 @@ pub struct Spec {
     pub ecs_profiles: Vec<String>,
     /// `RUST_LOG` for the daemon, if any.
     pub rust_log: Option<String>,
-    /// More environment variables for the daemon (e.g. `NOTIFY_SOCKET`).
+    /// More environment variables for the daemon.
     pub extra_env: Vec<(String, String)>,
 }
 
@@ -121,6 +121,8 @@ pub struct Daemon {
     pub ecs: Option<String>,
     stderr: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
+    /// Where the daemon sends its `sd_notify` datagrams.
+    notify: UnixDatagram,
 }
 
 impl Daemon {
@@ -133,6 +135,12 @@ impl Daemon {
         let config = home.path("credvend.toml");
         std::fs::write(&config, spec.toml(&home)).expect("write credvend config");
 
+        let notify_path = home.path("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("notify socket timeout");
+
         let mut command = Command::new(env!("CARGO_BIN_EXE_credvend"));
         command
             .arg("serve")
@@ -141,6 +149,7 @@ impl Daemon {
             .env_clear()
             .envs(super::scrubbed_env(Some(&home.root)))
             .env("AWS_ENDPOINT_URL_STS", &moto.url)
+            .env("NOTIFY_SOCKET", &notify_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -149,7 +158,7 @@ impl Daemon {
         }
         command.envs(spec.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child = command.spawn().expect("spawn credvend serve");
-        let (stderr, lines, reader) = capture(child.stderr.take().expect("daemon stderr"));
+        let (stderr, reader) = capture(child.stderr.take().expect("daemon stderr"));
         let mut daemon = Self {
             child: Some(child),
             home,
@@ -157,10 +166,27 @@ impl Daemon {
             ecs: None,
             stderr,
             reader: Some(reader),
+            notify,
         };
-        let ready = daemon.wait_ready(&lines);
+        let ready = daemon.wait_ready();
+        if ready.imds.len() != spec.imds.len() {
+            daemon.fail(&format!(
+                "reported {} IMDS listeners, configured {}",
+                ready.imds.len(),
+                spec.imds.len()
+            ));
+        }
         daemon.ecs = ready.ecs.map(|a| format!("http://{a}"));
-        daemon.imds = daemon.match_imds(spec, &ready.imds);
+        // Reported in config order, which is the order of the spec.
+        daemon.imds = spec
+            .imds
+            .iter()
+            .zip(&ready.imds)
+            .map(|(want, addr)| ImdsEndpoint {
+                url: format!("http://{addr}"),
+                imdsv1: want.imdsv1,
+            })
+            .collect();
         daemon
     }
 
@@ -258,64 +284,54 @@ impl Daemon {
         status
     }
 
-    fn wait_ready(&mut self, lines: &Receiver<String>) -> Ready {
+    /// The next `sd_notify` datagram (`READY=1`, `STOPPING=1`, ...), waiting at most
+    /// [`READY_TIMEOUT`]; panics if none comes or the daemon exits first.
+    pub fn next_notification(&mut self) -> String {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let mut ready = Ready::default();
+        let mut buf = [0u8; 4096];
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    let line = strip_ansi(&line);
-                    if let Some(addr) = address_after(&line, "imds listening on") {
-                        ready.imds.push(addr);
-                    } else if let Some(addr) = address_after(&line, "ecs listening on") {
-                        ready.ecs = Some(addr);
-                    } else if line.contains("credvend ready") {
-                        return ready;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => self.fail("did not report ready in time"),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.as_mut().and_then(|c| c.wait().ok());
-                    self.fail(&format!("exited before it was ready ({status:?})"));
-                }
+            match self.notify.recv(&mut buf) {
+                Ok(n) => return String::from_utf8_lossy(&buf[..n]).into_owned(),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => self.fail(&format!("notify socket failed: {e}")),
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                self.fail(&format!(
+                    "exited ({status}) while a notification was awaited"
+                ));
+            }
+            if Instant::now() > deadline {
+                self.fail("sent no notification in time");
             }
         }
     }
 
-    /// Pairs reported IMDS addresses with the spec: a tokenless GET gets 401 exactly from
-    /// the IMDSv2-only listeners, so the order of the log lines does not matter.
-    fn match_imds(&mut self, spec: &Spec, addrs: &[SocketAddr]) -> Vec<ImdsEndpoint> {
-        if addrs.len() != spec.imds.len() {
-            self.fail(&format!(
-                "reported {} IMDS listeners, configured {}",
-                addrs.len(),
-                spec.imds.len()
-            ));
-        }
-        let mut found: Vec<ImdsEndpoint> = addrs
-            .iter()
-            .map(|addr| {
-                let url = format!("http://{addr}");
-                let probe = http(
-                    "GET",
-                    &format!("{url}/latest/meta-data/iam/security-credentials/"),
-                    &[],
-                );
-                ImdsEndpoint {
-                    imdsv1: probe.status != 401,
-                    url,
-                }
-            })
-            .collect();
-        let mut ordered = Vec::new();
-        for want in &spec.imds {
-            match found.iter().position(|f| f.imdsv1 == want.imdsv1) {
-                Some(i) => ordered.push(found.remove(i)),
-                None => self.fail(&format!("no listener behaves as imdsv1 = {}", want.imdsv1)),
+    /// Waits for `READY=1` and reads the addresses from its `STATUS=imds=ADDR ecs=ADDR`.
+    fn wait_ready(&mut self) -> Ready {
+        loop {
+            let message = self.next_notification();
+            if !message.lines().any(|l| l == "READY=1") {
+                continue;
             }
+            let mut ready = Ready::default();
+            let status = message.lines().find_map(|l| l.strip_prefix("STATUS="));
+            for word in status.unwrap_or_default().split_whitespace() {
+                match word.split_once('=') {
+                    Some(("imds", addr)) => ready.imds.push(parse_addr(addr)),
+                    Some(("ecs", addr)) => ready.ecs = Some(parse_addr(addr)),
+                    _ => {}
+                }
+            }
+            return ready;
         }
-        ordered
     }
 
     fn fail(&mut self, why: &str) -> ! {
@@ -339,12 +355,14 @@ struct Ready {
     ecs: Option<SocketAddr>,
 }
 
-/// Reads `stderr` on a thread: every line is kept and also sent on the channel.
-fn capture(
-    stderr: impl Read + Send + 'static,
-) -> (Arc<Mutex<String>>, Receiver<String>, JoinHandle<()>) {
+fn parse_addr(text: &str) -> SocketAddr {
+    text.parse()
+        .unwrap_or_else(|e| panic!("readiness names {text:?}, not an address: {e}"))
+}
+
+/// Reads `stderr` on a thread, keeping every line.
+fn capture(stderr: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
     let all = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = mpsc::channel();
     let kept = all.clone();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
@@ -354,10 +372,9 @@ fn capture(
                 kept.push_str(&line);
                 kept.push('\n');
             }
-            let _ = tx.send(line);
         }
     });
-    (all, rx, reader)
+    (all, reader)
 }
 
 /// Removes terminal colour sequences (`ESC [ … letter`).
@@ -378,42 +395,9 @@ pub fn strip_ansi(line: &str) -> String {
     out
 }
 
-/// The first socket address after `marker` in `line` (`addr=` prefixes and quotes allowed).
-fn address_after(line: &str, marker: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find(marker)? + marker.len()..];
-    rest.split(|c: char| c.is_whitespace() || matches!(c, ',' | '"' | '=' | '\'' | '`'))
-        .map(|word| word.trim_matches(|c| matches!(c, '(' | ')' | '{' | '}' | ';')))
-        .find_map(|word| word.trim_end_matches('.').parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_found_in_plain_and_structured_lines() {
-        let plain = "2026-11-22T10:00:00Z  INFO credvend: imds listening on 127.0.0.1:4321";
-        let field = "INFO credvend::daemon: ecs listening on addr=127.0.0.1:99 profile=app";
-        let quoted = "imds listening on \"127.0.0.1:7\", v1";
-        let real = "INFO imds listening on 127.0.0.1:46035, profile app, IMDSv1 allowed";
-        assert_eq!(
-            address_after(real, "imds listening on"),
-            Some("127.0.0.1:46035".parse().unwrap())
-        );
-        assert_eq!(
-            address_after(plain, "imds listening on"),
-            Some("127.0.0.1:4321".parse().unwrap())
-        );
-        assert_eq!(
-            address_after(field, "ecs listening on"),
-            Some("127.0.0.1:99".parse().unwrap())
-        );
-        assert_eq!(
-            address_after(quoted, "imds listening on"),
-            Some("127.0.0.1:7".parse().unwrap())
-        );
-        assert_eq!(address_after(plain, "ecs listening on"), None);
-    }
 
     #[test]
     fn colour_sequences_are_removed() {

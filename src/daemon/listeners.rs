@@ -1,0 +1,169 @@
+//! The daemon's sockets: bound from the config before anything else runs (so a test or a
+//! supervisor can hand over its own), then each started as a server with its listener's state
+//! built from the config.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::error::DaemonError;
+use super::profiles;
+use crate::config::Config;
+use crate::profile::ProfileChain;
+use crate::random::Random;
+use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Services};
+
+/// How long in-flight requests get to finish after shutdown is asked for.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bound sockets: one per `[[imds]]` listener, in config order, and the ECS one.
+#[derive(Debug)]
+pub struct Listeners {
+    imds: Vec<TcpListener>,
+    ecs: Option<TcpListener>,
+}
+
+/// Where the daemon serves, once it does: what `run` reports as ready.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// The IMDS listeners' addresses, in config order.
+    pub imds: Vec<SocketAddr>,
+    /// The ECS listener's address, when enabled.
+    pub ecs: Option<SocketAddr>,
+}
+
+impl Ready {
+    /// `imds=ADDR ... ecs=ADDR`: the form of the systemd `STATUS=` line and the ready log.
+    #[must_use]
+    pub fn status(&self) -> String {
+        let imds = self.imds.iter().map(|a| format!("imds={a}"));
+        let ecs = self.ecs.iter().map(|a| format!("ecs={a}"));
+        imds.chain(ecs).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The running servers.
+#[derive(Debug)]
+pub(super) struct Servers {
+    tasks: JoinSet<io::Result<()>>,
+}
+
+impl Listeners {
+    /// Binds every configured listener.
+    pub async fn bind(config: &Config) -> Result<Self, DaemonError> {
+        let mut imds = Vec::with_capacity(config.imds.len());
+        for listener in &config.imds {
+            imds.push(bind(listener.listen, "imds").await?);
+        }
+        let ecs = match &config.ecs {
+            Some(ecs) => Some(bind(ecs.listen, "ecs").await?),
+            None => None,
+        };
+        Ok(Self { imds, ecs })
+    }
+
+    /// Starts a server on each socket; they stop when `stop` turns true.
+    pub(super) fn start(
+        self,
+        config: &Config,
+        chains: &BTreeMap<String, Result<ProfileChain, String>>,
+        services: &Services,
+        random: &dyn Random,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(Ready, Servers), DaemonError> {
+        let mut ready = Ready::default();
+        let mut tasks = JoinSet::new();
+        for (listener, socket) in config.imds.iter().zip(self.imds) {
+            let addr = local_addr(&socket, listener.listen, "imds")?;
+            let identity = profiles::instance_identity(
+                &listener.profile,
+                chains.get(&listener.profile),
+                &config.aws.region,
+            );
+            let imds = ImdsConfig::from_listener(
+                listener,
+                addr,
+                identity.role_name,
+                identity.region,
+                identity.account_id,
+            )
+            .map_err(|source| DaemonError::PublicKey { addr, source })?;
+            let state = ImdsState::new(imds, services.clone(), random);
+            info!(
+                "imds listening on {addr}, profile {}, {}",
+                listener.profile,
+                if listener.imdsv1 {
+                    "IMDSv1 allowed"
+                } else {
+                    "IMDSv2 only"
+                }
+            );
+            let router = server::imds_router(state);
+            tasks.spawn(server::serve(socket, router, stopped(stop.clone())));
+            ready.imds.push(addr);
+        }
+        if let (Some(ecs), Some(socket)) = (&config.ecs, self.ecs) {
+            let addr = local_addr(&socket, ecs.listen, "ecs")?;
+            let state = EcsState::new(
+                EcsConfig::from_listener(ecs, addr, &config.state_dir, random)?,
+                services.clone(),
+            );
+            info!(
+                "ecs listening on {addr}, profiles {}, token file {}",
+                ecs.profiles.join(", "),
+                ecs.token_file.display()
+            );
+            let router = server::ecs_router(state);
+            tasks.spawn(server::serve(socket, router, stopped(stop.clone())));
+            ready.ecs = Some(addr);
+        }
+        Ok((ready, Servers { tasks }))
+    }
+}
+
+impl Servers {
+    /// Waits for the servers to finish their open requests (they stop accepting once `stop`
+    /// was set), at most [`DRAIN_TIMEOUT`].
+    pub(super) async fn drain(mut self) {
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while let Some(result) = self.tasks.join_next().await {
+                if let Ok(Err(e)) = result {
+                    warn!(error = %e, "listener ended with an error");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!("requests still running after {DRAIN_TIMEOUT:?}; exiting anyway");
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Bind { addr, what, source })
+}
+
+fn local_addr(
+    socket: &TcpListener,
+    configured: SocketAddr,
+    what: &'static str,
+) -> Result<SocketAddr, DaemonError> {
+    socket.local_addr().map_err(|source| DaemonError::Bind {
+        addr: configured,
+        what,
+        source,
+    })
+}
+
+/// Resolves when shutdown is signalled (or the sender is gone).
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
