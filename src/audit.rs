@@ -84,7 +84,7 @@ impl AuditSink for NoAudit {
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// Creating or opening the file (or its folder) failed.
-    #[error("cannot open audit log {path}: {source}")]
+    #[error("cannot open audit log {path}")]
     Open {
         /// The log file.
         path: PathBuf,
@@ -92,7 +92,7 @@ pub enum AuditError {
         source: io::Error,
     },
     /// The file is open to other users and could not be made 0600.
-    #[error("cannot make audit log {path} private: {source}")]
+    #[error("cannot make audit log {path} private")]
     Permissions {
         /// The log file.
         path: PathBuf,
@@ -100,8 +100,8 @@ pub enum AuditError {
         source: io::Error,
     },
     /// The writer thread could not start.
-    #[error("cannot start the audit writer: {0}")]
-    Spawn(io::Error),
+    #[error("cannot start the audit writer")]
+    Spawn(#[source] io::Error),
 }
 
 /// The audit log file, appended to by one writer thread.

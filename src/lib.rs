@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod causes;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -1,13 +1,16 @@
 //! The `credvend` binary: parse the command line, start logging, load the config, run the
-//! subcommand, and turn its outcome into an exit code.
+//! subcommand, and turn its outcome into an exit code. An error is printed once, with its
+//! causes, as `credvend: what failed: why`.
 
+use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
+use credvend::causes::Causes;
 use credvend::cli::{Cli, Command};
 use credvend::config::Config;
 use credvend::env::Env;
-use credvend::{commands, telemetry};
+use credvend::{commands, daemon, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,41 +22,33 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     telemetry::init(&env, default_level);
-
-    let config = match Config::load(cli.config.as_deref(), &env) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&e),
-    };
-    let outcome = match cli.command {
-        Command::Serve => runtime
-            .block_on(credvend::daemon::serve(config, env))
-            .map(|()| String::new())
-            .map_err(|e| e.to_string()),
-        Command::Check { profile } => runtime
-            .block_on(commands::check(&config, &env, profile.as_deref()))
-            .map_err(|e| format!("check failed: {e}")),
-        Command::Profiles => commands::profiles(&config, &env).map_err(|e| e.to_string()),
-        Command::Env { profile, docker } => {
-            commands::env(&config, profile.as_deref(), docker).map_err(|e| e.to_string())
-        }
-    };
-    match outcome {
+    match run(cli, env) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(message) => fail(&message),
+        Err(e) => {
+            eprintln!("credvend: {}", Causes(e.as_ref()));
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("credvend: {error}");
-    ExitCode::FAILURE
+/// Runs the subcommand; what it prints on success.
+fn run(cli: Cli, env: Env) -> Result<String, Box<dyn Error>> {
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(match cli.command {
+        Command::Serve => {
+            runtime.block_on(daemon::serve(config, env))?;
+            String::new()
+        }
+        Command::Check { profile } => {
+            runtime.block_on(commands::check(&config, &env, profile.as_deref()))?
+        }
+        Command::Profiles => commands::profiles(&config, &env)?,
+        Command::Env { profile, docker } => commands::env(&config, profile.as_deref(), docker)?,
+    })
 }

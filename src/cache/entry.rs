@@ -86,12 +86,39 @@ pub(super) enum Due {
     Idle,
 }
 
+/// A failed fetch: what operators see, and how soon to try again.
+#[derive(Debug)]
+pub(super) struct Failure {
+    pub(super) info: ErrorInfo,
+    /// Whether a quick retry may help (throttling, 5xx, timeouts): the short backoff; else
+    /// the slow retry of permanent errors.
+    pub(super) retryable: bool,
+}
+
+impl Failure {
+    /// A failure worth a quick retry, described by `message` alone.
+    pub(super) fn transient(at: OffsetDateTime, message: String) -> Self {
+        Self {
+            info: info(at, message),
+            retryable: true,
+        }
+    }
+
+    /// A failure that retrying soon will not cure, described by `message` alone.
+    pub(super) fn permanent(at: OffsetDateTime, message: String) -> Self {
+        Self {
+            info: info(at, message),
+            retryable: false,
+        }
+    }
+}
+
 /// How a fetch ended, as the entry records it.
 #[derive(Debug)]
 pub(super) struct Outcome {
     pub(super) steps: Vec<MintedStep>,
     /// `None` when the chain was minted to the end.
-    pub(super) error: Option<(ErrorInfo, bool)>,
+    pub(super) error: Option<Failure>,
 }
 
 /// What changed, for the log.
@@ -253,7 +280,10 @@ impl Entry {
         let error = match (outcome.error, final_step) {
             (Some(error), _) => Err(error),
             (None, Some(step)) => self.install(&mut st, step, settings, now, unit),
-            (None, None) => Err((info(now, "minting returned no credentials".into()), true)),
+            (None, None) => Err(Failure::transient(
+                now,
+                "minting returned no credentials".into(),
+            )),
         };
         let report = match error {
             Ok(served) => {
@@ -268,7 +298,10 @@ impl Entry {
                     recovered_after,
                 }
             }
-            Err((error, retryable)) => {
+            Err(Failure {
+                info: error,
+                retryable,
+            }) => {
                 st.failures += 1;
                 let retry_at = now + policy::retry_delay(settings, st.failures, retryable, unit);
                 st.next_at = Some(retry_at);
@@ -296,7 +329,7 @@ impl Entry {
         settings: &CacheSettings,
         now: OffsetDateTime,
         unit: f64,
-    ) -> Result<Arc<Served>, (ErrorInfo, bool)> {
+    ) -> Result<Arc<Served>, Failure> {
         let Some(exp) = step.credentials.expiration else {
             let message = format!(
                 "profile {:?} has session keys with no known expiry; credvend serves only \
@@ -304,7 +337,7 @@ impl Entry {
                  GetSessionToken) or assume a role",
                 self.name
             );
-            return Err((info(now, message), false));
+            return Err(Failure::permanent(now, message));
         };
         let served = Arc::new(Served {
             profile: self.name.clone(),
@@ -363,7 +396,7 @@ impl Entry {
 }
 
 /// Builds an [`ErrorInfo`] with no STS details.
-pub(super) fn info(at: OffsetDateTime, message: String) -> ErrorInfo {
+fn info(at: OffsetDateTime, message: String) -> ErrorInfo {
     ErrorInfo {
         code: None,
         message,
@@ -437,16 +470,16 @@ mod tests {
         }
     }
 
-    fn failure(code: &str, retryable: bool) -> Option<(ErrorInfo, bool)> {
-        Some((
-            ErrorInfo {
+    fn failure(code: &str, retryable: bool) -> Option<Failure> {
+        Some(Failure {
+            info: ErrorInfo {
                 code: Some(code.into()),
                 message: format!("STS error {code}"),
                 request_id: Some(format!("rid-{}", code.len())),
                 at: T0,
             },
             retryable,
-        ))
+        })
     }
 
     fn two_hops() -> Entry {

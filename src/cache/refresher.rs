@@ -11,9 +11,10 @@ use std::time::Duration as StdDuration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::entry::{Due, Entry, ErrorInfo, Outcome, Plan, Report, info};
+use super::entry::{Due, Entry, ErrorInfo, Failure, Outcome, Plan, Report};
 use super::store::Inner;
 use crate::audit::AuditEvent;
+use crate::causes::Causes;
 use crate::clock::format_timestamp;
 use crate::mint::{self, MintError, MintedStep, StepKind};
 use crate::secret::mask_key_id;
@@ -47,17 +48,14 @@ impl Inner {
                 );
                 let error = match tokio::time::timeout(bound, run).await {
                     Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(mint_error_info(&e, self.clock.now())),
-                    Err(_) => Some((
-                        info(
-                            self.clock.now(),
-                            format!(
-                                "profile {:?}: STS did not finish within {}s",
-                                entry.name,
-                                bound.as_secs()
-                            ),
+                    Ok(Err(e)) => Some(mint_failure(&e, self.clock.now())),
+                    Err(_) => Some(Failure::transient(
+                        self.clock.now(),
+                        format!(
+                            "profile {:?}: STS did not finish within {}s",
+                            entry.name,
+                            bound.as_secs()
                         ),
-                        true,
                     )),
                 };
                 self.record_mints(&entry.name, &steps);
@@ -65,7 +63,7 @@ impl Inner {
             }
             Err(e) => Outcome {
                 steps: Vec::new(),
-                error: Some((info(self.clock.now(), e.clone()), false)),
+                error: Some(Failure::permanent(self.clock.now(), e.clone())),
             },
         };
         let now = self.clock.now();
@@ -143,17 +141,17 @@ impl Inner {
 }
 
 /// The operator view of a mint failure, and whether a quick retry may help.
-fn mint_error_info(error: &MintError, at: OffsetDateTime) -> (ErrorInfo, bool) {
+fn mint_failure(error: &MintError, at: OffsetDateTime) -> Failure {
     let sts = error.sts_error();
-    (
-        ErrorInfo {
+    Failure {
+        info: ErrorInfo {
             code: sts.and_then(|e| e.code()).map(str::to_owned),
-            message: error.to_string(),
+            message: Causes(error).to_string(),
             request_id: sts.and_then(|e| e.request_id()).map(str::to_owned),
             at,
         },
-        error.is_retryable(),
-    )
+        retryable: error.is_retryable(),
+    }
 }
 
 fn log_report(profile: &str, report: &Report) {

@@ -9,7 +9,7 @@ use crate::clock::format_timestamp;
 use crate::clock::{AwsClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::env::Env;
-use crate::mint::{self, StepKind, mint};
+use crate::mint::{StepKind, mint};
 use crate::profile::ProfileSet;
 use crate::random::OsRandom;
 use crate::secret::mask_key_id;
@@ -27,17 +27,16 @@ pub async fn check(
     let chain = profiles.resolve(name, env)?;
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let sts = StsClient::new(&config.aws, clock.clone(), Arc::new(OsRandom))
-        .map_err(|e| CommandError::Sts(e.to_string()))?;
-    let endpoint =
-        mint::endpoint(&chain, &config.aws).map_err(|e| CommandError::Sts(e.to_string()))?;
-
-    let minted = mint(&sts, &chain, &config.aws, env, clock.as_ref())
-        .await
-        .map_err(|e| CommandError::Sts(format!("profile {name}: {e}")))?;
+        .map_err(CommandError::Client)?;
+    let minted = mint(&sts, &chain, &config.aws, env, clock.as_ref()).await?;
+    let endpoint = &minted.endpoint;
     let identity = sts
-        .get_caller_identity(&endpoint, &minted.credentials)
+        .get_caller_identity(endpoint, &minted.credentials)
         .await
-        .map_err(|e| CommandError::Sts(format!("profile {name}: GetCallerIdentity: {e}")))?;
+        .map_err(|source| CommandError::Identity {
+            profile: name.to_owned(),
+            source,
+        })?;
 
     let mut out = String::new();
     let _ = writeln!(out, "profile:  {name}");

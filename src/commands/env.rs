@@ -23,12 +23,10 @@ pub fn env(config: &Config, profile: Option<&str>, docker: bool) -> Result<Strin
         Some((ecs, name))
     });
     if imds.is_none() && ecs.is_none() {
-        return Err(CommandError::Other(match profile {
-            Some(p) => {
-                format!("no IMDS or ECS listener serves profile {p:?}; add it to the config")
-            }
-            None => "no IMDS or ECS listener is configured".into(),
-        }));
+        return Err(match profile {
+            Some(p) => CommandError::NotServed(p.to_owned()),
+            None => CommandError::NoListeners,
+        });
     }
 
     let mut vars: Vec<(&str, String)> = Vec::new();

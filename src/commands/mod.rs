@@ -11,9 +11,12 @@ pub use env::env;
 pub use profiles::profiles;
 
 use crate::config::ConfigError;
+use crate::mint::MintError;
 use crate::profile::ProfileError;
+use crate::sts::StsError;
 
-/// Why a subcommand failed. Every variant's text is safe to print: no secrets.
+/// Why a subcommand failed. Every variant's text is safe to print: no secrets. Each says
+/// only its own part; the cause follows through `source()` (see [`crate::causes`]).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// credvend's own config is unusable.
@@ -22,10 +25,24 @@ pub enum CommandError {
     /// A `~/.aws` file or profile is unusable.
     #[error(transparent)]
     Profile(#[from] ProfileError),
-    /// Minting or identifying failed at STS.
-    #[error("{0}")]
-    Sts(String),
-    /// Something else, already phrased for the user.
-    #[error("{0}")]
-    Other(String),
+    /// Minting the profile's credentials failed.
+    #[error(transparent)]
+    Mint(#[from] MintError),
+    /// The STS client could not be set up (e.g. an unreadable CA file).
+    #[error("cannot set up the STS client")]
+    Client(#[source] StsError),
+    /// The minted credentials could not be identified.
+    #[error("profile {profile:?}: GetCallerIdentity failed")]
+    Identity {
+        /// The profile checked.
+        profile: String,
+        /// The STS failure.
+        source: StsError,
+    },
+    /// No listener serves the profile asked for.
+    #[error("no IMDS or ECS listener serves profile {0:?}; add it to the config")]
+    NotServed(String),
+    /// The config has no listener at all.
+    #[error("no IMDS or ECS listener is configured")]
+    NoListeners,
 }

@@ -22,7 +22,7 @@ impl fmt::Display for Position {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read (for `--config FILE`, also when it does not exist).
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,

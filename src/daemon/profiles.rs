@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use tracing::{error, warn};
 
+use crate::causes::Causes;
 use crate::config::Config;
 use crate::env::Env;
 use crate::profile::{ProfileChain, ProfileError, ProfileSet};
@@ -36,8 +37,9 @@ pub(crate) fn resolve_served(
         .into_iter()
         .map(|name| {
             let chain = set.resolve(&name, env).map_err(|e| {
-                error!(profile = %name, "cannot resolve profile: {e}");
-                e.to_string()
+                let text = Causes(&e).to_string();
+                error!(profile = %name, "cannot resolve profile: {text}");
+                text
             });
             (name, chain)
         })
@@ -50,10 +52,11 @@ pub(crate) fn resolve_served_or_errors(
     env: &Env,
 ) -> BTreeMap<String, Result<ProfileChain, String>> {
     resolve_served(config, env).unwrap_or_else(|e| {
-        error!("cannot read the AWS profile files: {e}");
+        let text = Causes(&e).to_string();
+        error!("cannot read the AWS profile files: {text}");
         served_profiles(config)
             .into_iter()
-            .map(|name| (name, Err(e.to_string())))
+            .map(|name| (name, Err(text.clone())))
             .collect()
     })
 }

@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 
 use super::profiles::resolve_served;
 use crate::cache::CredentialCache;
+use crate::causes::Causes;
 use crate::config::{AwsSettings, Config};
 use crate::env::Env;
 
@@ -22,7 +23,10 @@ pub(super) fn reload(current: &mut Config, env: &Env, cache: &CredentialCache) -
     let new = match Config::load(current.file.as_deref(), env) {
         Ok(new) => new,
         Err(e) => {
-            error!("reload failed, still serving the previous configuration: {e}");
+            error!(
+                "reload failed, still serving the previous configuration: {}",
+                Causes(&e)
+            );
             return false;
         }
     };
@@ -58,7 +62,10 @@ pub(super) fn reload(current: &mut Config, env: &Env, cache: &CredentialCache) -
             true
         }
         Err(e) => {
-            error!("reload failed, still serving the previous profiles: {e}");
+            error!(
+                "reload failed, still serving the previous profiles: {}",
+                Causes(&e)
+            );
             false
         }
     }

@@ -37,9 +37,16 @@ pub async fn mint(
     env: &Env,
     clock: &dyn Clock,
 ) -> Result<Minted, MintError> {
+    let endpoint = endpoint_of(chain, aws)?;
     let mut steps = Vec::new();
-    mint_steps(sts, chain, aws, env, clock, None, &mut steps).await?;
-    Ok(Minted::from_steps(chain, steps, clock.now()))
+    let ctx = Ctx {
+        sts,
+        aws,
+        env,
+        clock,
+    };
+    ctx.run(chain, &endpoint, None, &mut steps).await?;
+    Ok(Minted::from_steps(chain, endpoint, steps, clock.now()))
 }
 
 /// Mints `chain` from `resume` (or from the base), pushing each step onto `out` as soon as it
@@ -53,37 +60,71 @@ pub async fn mint_steps(
     resume: Option<Resume>,
     out: &mut Vec<MintedStep>,
 ) -> Result<(), MintError> {
-    let endpoint = endpoint(chain, aws).map_err(|error| MintError::Endpoint {
+    let endpoint = endpoint_of(chain, aws)?;
+    let ctx = Ctx {
+        sts,
+        aws,
+        env,
+        clock,
+    };
+    ctx.run(chain, &endpoint, resume, out).await
+}
+
+/// The endpoint of `chain`, as a mint error.
+fn endpoint_of(chain: &ProfileChain, aws: &AwsSettings) -> Result<Endpoint, MintError> {
+    endpoint(chain, aws).map_err(|error| MintError::Endpoint {
         profile: chain.profile.clone(),
         error: Box::new(error),
-    })?;
-    let (first, mut current) = match resume {
-        Some(r) => (r.next_hop, r.credentials),
-        None => (0, base_credentials(&chain.base, env)?),
-    };
-    if chain.hops.is_empty() {
-        let step = if current.is_session() {
-            MintedStep {
-                kind: StepKind::AsGiven,
-                profile: base_profile(&chain.base).to_owned(),
-                role_arn: None,
-                session_name: None,
-                assumed_role_arn: None,
-                credentials: current,
-                request_id: None,
-            }
-        } else {
-            session_token(sts, &endpoint, chain, aws, &current).await?
+    })
+}
+
+/// What every step needs.
+struct Ctx<'a> {
+    sts: &'a dyn Sts,
+    aws: &'a AwsSettings,
+    env: &'a Env,
+    clock: &'a dyn Clock,
+}
+
+impl Ctx<'_> {
+    /// The steps of `chain` at `endpoint`, from `resume` or the base, each pushed onto `out`
+    /// as it succeeds.
+    async fn run(
+        &self,
+        chain: &ProfileChain,
+        endpoint: &Endpoint,
+        resume: Option<Resume>,
+        out: &mut Vec<MintedStep>,
+    ) -> Result<(), MintError> {
+        let (sts, aws, env, clock) = (self.sts, self.aws, self.env, self.clock);
+        let (first, mut current) = match resume {
+            Some(r) => (r.next_hop, r.credentials),
+            None => (0, base_credentials(&chain.base, env)?),
         };
-        out.push(step);
-        return Ok(());
+        if chain.hops.is_empty() {
+            let step = if current.is_session() {
+                MintedStep {
+                    kind: StepKind::AsGiven,
+                    profile: base_profile(&chain.base).to_owned(),
+                    role_arn: None,
+                    session_name: None,
+                    assumed_role_arn: None,
+                    credentials: current,
+                    request_id: None,
+                }
+            } else {
+                session_token(sts, endpoint, chain, aws, &current).await?
+            };
+            out.push(step);
+            return Ok(());
+        }
+        for (index, hop) in chain.hops.iter().enumerate().skip(first) {
+            let step = assume(sts, endpoint, hop, index, aws, clock, &current).await?;
+            current = step.credentials.clone();
+            out.push(step);
+        }
+        Ok(())
     }
-    for (index, hop) in chain.hops.iter().enumerate().skip(first) {
-        let step = assume(sts, &endpoint, hop, index, aws, clock, &current).await?;
-        current = step.credentials.clone();
-        out.push(step);
-    }
-    Ok(())
 }
 
 /// `DurationSeconds` for hop `index`: the hop's own, else the config's; capped after the first.
@@ -195,6 +236,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::causes::Causes;
     use crate::clock::ManualClock;
     use crate::profile::Location;
     use crate::secret::Secret;
@@ -376,6 +418,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
+            "profile \"b\": AssumeRole arn:aws:iam::2:role/second failed"
+        );
+        assert_eq!(
+            Causes(&err).to_string(),
             "profile \"b\": AssumeRole arn:aws:iam::2:role/second failed: STS error AccessDenied: \
              not authorized (HTTP 403, request id rid-AccessDenied)"
         );
@@ -439,7 +485,7 @@ mod tests {
         let err = mint(&sts, &c, &aws_settings(), &Env::default(), &*clock)
             .await
             .unwrap_err();
-        let shown = format!("{err} {err:?}");
+        let shown = format!("{} {err:?}", Causes(&err));
         assert!(!leaks(&shown), "{shown}");
         assert!(err.is_retryable());
     }

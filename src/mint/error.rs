@@ -18,29 +18,32 @@ pub enum MintError {
         missing: String,
     },
     /// The STS endpoint could not be worked out.
-    #[error("profile {profile:?}: {error}")]
+    #[error("profile {profile:?}")]
     Endpoint {
         /// The profile asked for.
         profile: String,
         /// Why.
+        #[source]
         error: Box<StsError>,
     },
     /// `AssumeRole` failed.
-    #[error("profile {profile:?}: AssumeRole {role_arn} failed: {error}")]
+    #[error("profile {profile:?}: AssumeRole {role_arn} failed")]
     AssumeRole {
         /// The hop's profile.
         profile: String,
         /// The hop's role.
         role_arn: String,
         /// The STS failure (code, message, request id).
+        #[source]
         error: Box<StsError>,
     },
     /// `GetSessionToken` failed.
-    #[error("profile {profile:?}: GetSessionToken failed: {error}")]
+    #[error("profile {profile:?}: GetSessionToken failed")]
     GetSessionToken {
         /// The profile with the keys.
         profile: String,
         /// The STS failure (code, message, request id).
+        #[source]
         error: Box<StsError>,
     },
 }

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::profile::ProfileChain;
 use crate::secret::Credentials;
-use crate::sts;
+use crate::sts::{self, Endpoint};
 
 /// How a step got its credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +66,8 @@ pub struct Minted {
     pub role_arn: Option<String>,
     /// When the last step finished (by the injected clock).
     pub issued_at: OffsetDateTime,
+    /// The STS endpoint the chain was minted at.
+    pub endpoint: Endpoint,
 }
 
 /// Where to start minting: from the base credentials, or from a cached intermediate hop.
@@ -81,6 +83,7 @@ impl Minted {
     /// Assembles the result of a full run of `chain`.
     pub(super) fn from_steps(
         chain: &ProfileChain,
+        endpoint: Endpoint,
         steps: Vec<MintedStep>,
         issued_at: OffsetDateTime,
     ) -> Self {
@@ -97,6 +100,7 @@ impl Minted {
                 .map(str::to_owned),
             role_arn: last.role_arn.clone(),
             issued_at,
+            endpoint,
             steps,
         }
     }

@@ -59,7 +59,7 @@ impl std::fmt::Display for Malformed {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// A file exists but cannot be read.
-    #[error("cannot read {}: {source}", file.display())]
+    #[error("cannot read {}", file.display())]
     Read {
         /// The file.
         file: PathBuf,

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::{BaseCredentials, Location, ProfileChain, ProfileSet};
+use crate::causes::Causes;
 use crate::env::Env;
 use crate::secret::mask_key_id;
 
@@ -55,7 +56,7 @@ impl ProfileSet {
                 name: profile.name.clone(),
                 resolution: match self.resolve(&profile.name, env) {
                     Ok(chain) => Resolution::from_chain(&chain),
-                    Err(e) => Resolution::Error(e.to_string()),
+                    Err(e) => Resolution::Error(Causes(&e).to_string()),
                 },
                 location: profile.location.clone(),
                 region: profile

@@ -8,6 +8,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::cache::CacheError;
+
 /// Why a request got no answer it wanted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ApiError {
@@ -47,6 +49,17 @@ pub(crate) enum ApiError {
     NoCredentials,
     /// A daemon fault (misconfiguration between listener and cache).
     Internal,
+}
+
+impl From<&CacheError> for ApiError {
+    /// What a read of the cache that found nothing answers.
+    fn from(e: &CacheError) -> Self {
+        match e {
+            // The listener and the cache disagree about what is served: our fault.
+            CacheError::UnknownProfile(_) => Self::Internal,
+            CacheError::NoValidCredentials { .. } | CacheError::Pending(_) => Self::NoCredentials,
+        }
+    }
 }
 
 impl ApiError {
@@ -180,6 +193,22 @@ mod tests {
             ApiError::NoCredentials.status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
+    }
+
+    #[test]
+    fn a_cache_with_nothing_to_serve_is_503_and_a_profile_it_does_not_know_is_ours() {
+        let none = CacheError::NoValidCredentials {
+            profile: "p".into(),
+            last_error: "AccessDenied".into(),
+        };
+        assert_eq!(
+            ApiError::from(&none).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let pending = CacheError::Pending("p".into());
+        assert_eq!(ApiError::from(&pending), ApiError::NoCredentials);
+        let unknown = CacheError::UnknownProfile("p".into());
+        assert_eq!(ApiError::from(&unknown), ApiError::Internal);
     }
 
     #[test]

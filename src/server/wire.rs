@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::audit::AuditEvent;
-use crate::cache::{CacheError, Served};
+use crate::cache::Served;
 use crate::clock::format_timestamp;
 use crate::server::audit_path::audit_path;
 use crate::server::error::ApiError;
@@ -82,13 +82,14 @@ pub(crate) fn ecs_body(served: &Served) -> String {
 pub(crate) async fn fetch(services: &Services, profile: &str) -> Result<Arc<Served>, ApiError> {
     let served = match services.credentials.credentials(profile).await {
         Ok(s) => s,
-        Err(CacheError::UnknownProfile(p)) => {
-            tracing::error!(profile = %p, "listener serves a profile the cache does not know");
-            return Err(ApiError::Internal);
-        }
-        Err(e @ (CacheError::NoValidCredentials { .. } | CacheError::Pending(_))) => {
-            tracing::warn!(%profile, error = %e, "no credentials to serve");
-            return Err(ApiError::NoCredentials);
+        Err(e) => {
+            let error = ApiError::from(&e);
+            if error == ApiError::Internal {
+                tracing::error!(%profile, "listener serves a profile the cache does not know");
+            } else {
+                tracing::warn!(%profile, error = %e, "no credentials to serve");
+            }
+            return Err(error);
         }
     };
     let usable = served.credentials.session_token.is_some()

@@ -170,6 +170,13 @@ fn a_wrong_secret_fails_with_signature_does_not_match() {
     let run = check(m, &config, &creds, "app", &[]);
     assert_fails_with(&run, &["SignatureDoesNotMatch", "app", m.role("app")]);
     assert!(!run.stderr.contains("wrong+secret"), "{}", run.stderr);
+    // One line, each layer saying its part once: what failed, then why.
+    let want = format!(
+        "credvend: profile \"app\": AssumeRole {} failed: STS error SignatureDoesNotMatch: ",
+        m.role("app")
+    );
+    assert!(run.stderr.starts_with(&want), "{}", run.stderr);
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
 }
 
 #[test]

@@ -28,7 +28,7 @@ const TOKEN_LEN: std::ops::RangeInclusive<usize> = 32..=1024;
 #[derive(Debug, thiserror::Error)]
 pub enum EcsFileError {
     /// Reading or writing failed.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         /// `read` or `write`.
         action: &'static str,

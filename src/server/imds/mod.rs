@@ -206,6 +206,43 @@ pub(crate) fn routes(state: ImdsState) -> Router {
         .with_state(state)
 }
 
+/// Why a GET's token was refused; its name is the reason in the `denied` record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TokenRefusal {
+    /// No token on a v2-only listener.
+    Missing,
+    /// Forged, malformed, or from another listener or process.
+    Invalid,
+    /// Past its TTL.
+    Expired,
+}
+
+impl TokenRefusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Missing => "MissingToken",
+            Self::Invalid => "InvalidToken",
+            Self::Expired => "ExpiredToken",
+        }
+    }
+
+    fn error(self) -> ApiError {
+        match self {
+            Self::Missing => ApiError::TokenMissing,
+            Self::Invalid | Self::Expired => ApiError::TokenInvalid,
+        }
+    }
+}
+
+impl From<TokenError> for TokenRefusal {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Forged => Self::Invalid,
+            TokenError::Expired => Self::Expired,
+        }
+    }
+}
+
 /// IMDSv2: every GET but the token PUT needs a valid token, or none at all in v1 mode.
 async fn require_token(State(s): State<ImdsState>, req: Request, next: Next) -> Response {
     if req.uri().path() == TOKEN_PATH {
@@ -213,30 +250,22 @@ async fn require_token(State(s): State<ImdsState>, req: Request, next: Next) -> 
     }
     let verdict = match req.headers().get(TOKEN_HEADER) {
         None if s.0.config.imdsv1 => Ok(()),
-        None => Err("MissingToken"),
+        None => Err(TokenRefusal::Missing),
         Some(v) => match v.to_str() {
             Ok(t) => {
                 s.0.tokens
                     .verify(t, s.0.services.clock.now())
-                    .map_err(|e| match e {
-                        TokenError::Forged => "InvalidToken",
-                        TokenError::Expired => "ExpiredToken",
-                    })
+                    .map_err(TokenRefusal::from)
             }
-            Err(_) => Err("InvalidToken"),
+            Err(_) => Err(TokenRefusal::Invalid),
         },
     };
     match verdict {
         Ok(()) => next.run(req).await,
-        Err(reason) => {
+        Err(refusal) => {
             let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-            let error = if reason == "MissingToken" {
-                ApiError::TokenMissing
-            } else {
-                ApiError::TokenInvalid
-            };
             s.0.guard
-                .deny_because(client, req.uri().path(), error, reason)
+                .deny_because(client, req.uri().path(), refusal.error(), refusal.reason())
         }
     }
 }
