@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "credvend", version, about, long_about = None)]
 pub struct Cli {
-    /// credvend's own config file (TOML); default: <config dir>/credvend/config.toml if present.
+    /// credvend's own config file (TOML); default: `<config dir>/credvend/config.toml` if present.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -2,18 +2,24 @@
 //!
 //! # Layout
 //!
-//! Data flows one way: files -> profiles -> signer/STS -> cache -> HTTP handlers -> clients,
-//! with the audit log beside the cache and the handlers.
+//! Data flows one way: files -> profiles -> minting (signer, STS) -> cache -> HTTP handlers ->
+//! clients, with the audit log beside the cache and the handlers. No module imports one that
+//! imports it back (`scripts/check-layout` checks it).
 //!
 //! - [`config`]: credvend's TOML file, environment overrides and defaults -> [`config::Config`].
-//! - [`env`], [`clock`], [`random`]: the process environment, time and randomness, injected.
-//! - [`secret`]: redacting secret types and [`secret::Credentials`].
+//! - [`env`](mod@env), [`clock`], [`random`]: the process environment, time and randomness, injected.
+//! - [`secret`]: redacting secret types, [`secret::Credentials`], constant-time comparison.
+//! - [`hex`], [`validate`], [`causes`]: small leaves (hex text, checks of names that go into
+//!   URLs, errors shown with their causes).
 //! - [`profile`]: `~/.aws` parsing and resolution into a chain of base credentials and role hops.
 //! - [`sigv4`]: the request signer, pure functions.
 //! - [`sts`]: the STS client and the [`sts::Sts`] seam.
+//! - [`mint`]: a profile chain -> session credentials, through STS.
 //! - [`cache`]: the per-profile credential cache the servers read.
 //! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
 //! - [`audit`]: audit events, their sink and the log writer.
+//! - [`daemon`]: `run` wires the above onto listeners; `serve` is `credvend serve`.
+//! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging.
 
 pub mod audit;
 pub mod cache;

@@ -6,7 +6,7 @@ use time::{Duration, OffsetDateTime};
 use crate::config::CacheSettings;
 
 /// What a client is promised while STS is healthy, for sessions of an hour or more: botocore
-/// rewrites shorter expiries and refetches constantly (PROTOCOL.md A5, G).
+/// rewrites shorter expiries and refetches constantly (docs/wire-contract.md §4, §5).
 pub const MIN_SERVED_REMAINING: Duration = Duration::minutes(20);
 
 /// The smallest margin for sessions of an hour or more: the promise above plus room for a

@@ -1,7 +1,7 @@
 //! The user's `~/.aws` config and credentials files: parsing and resolution.
 //!
 //! [`ProfileSet::load`] reads both files (rust-ini, with the cross-SDK lexical rules of
-//! PROTOCOL.md C) into profiles that remember where each key came from. [`ProfileSet::resolve`]
+//! docs/wire-contract.md §7) into profiles that remember where each key came from. [`ProfileSet::resolve`]
 //! turns a profile name into a [`ProfileChain`]: the base credentials plus the AssumeRole hops
 //! to make, in order. Nothing here does I/O beyond reading the two files.
 

@@ -3,7 +3,7 @@
 //! Each file goes through the pre-scan ([`super::scan`]) and then rust-ini, which is the parser
 //! of record: values come from rust-ini, line numbers from the scan, and the two must agree key
 //! for key. Then sections are sorted into profiles and `[services]` by the rules of
-//! PROTOCOL.md C: in the config file `[default]` and `[profile NAME]` (a `[profile default]`
+//! docs/wire-contract.md §7: in the config file `[default]` and `[profile NAME]` (a `[profile default]`
 //! replaces `[default]`), in the credentials file `[NAME]`; credentials-file keys win.
 
 use std::io::ErrorKind;

@@ -1,6 +1,6 @@
 //! Resolving a profile name into a [`ProfileChain`](super::ProfileChain).
 //!
-//! The walk follows `source_profile` from the requested profile (PROTOCOL.md C, "Chaining"):
+//! The walk follows `source_profile` from the requested profile (docs/wire-contract.md §7.6):
 //! each profile with `role_arn` adds a hop; a later profile with static keys ends the chain
 //! (its `role_arn` is ignored); a profile may name itself only when it has keys; any other
 //! revisit is a loop. Hops are collected requested-first and returned in call order.

@@ -3,7 +3,7 @@
 //! rust-ini stays the parser of record for sections, keys and values. It cannot report line
 //! numbers, accepts lines the SDKs reject (a key without `=` runs on into the next line), and
 //! knows neither `v # c` inline comments nor `[services]` sub-properties. So this pass checks each
-//! line against the rules of PROTOCOL.md C, records line numbers and what it expects, and hands
+//! line against the rules of docs/wire-contract.md §7, records line numbers and what it expects, and hands
 //! rust-ini a cleaned text with exactly one line per input line: comments blanked, inline
 //! comments cut, keys lowercased. `parse.rs` then checks that both passes agree.
 

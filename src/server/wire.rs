@@ -16,7 +16,7 @@ use crate::server::audit_path::audit_path;
 use crate::server::error::ApiError;
 use crate::server::services::Services;
 
-/// IMDS `iam/security-credentials[-extended]/<role>` (PROTOCOL.md A3, A4).
+/// IMDS `iam/security-credentials[-extended]/<role>` (docs/wire-contract.md §3).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ImdsCredentials<'a> {
@@ -32,7 +32,7 @@ struct ImdsCredentials<'a> {
     account_id: Option<&'a str>,
 }
 
-/// The container endpoint's body (PROTOCOL.md B3).
+/// The container endpoint's body (docs/wire-contract.md §6.4).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct EcsCredentials<'a> {

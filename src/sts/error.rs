@@ -77,7 +77,7 @@ impl fmt::Display for StsErrorKind {
     }
 }
 
-/// Codes that mean the local clock is off (PROTOCOL.md E3).
+/// Codes that mean the local clock is off (docs/wire-contract.md §10).
 const SKEW_CODES: &[&str] = &[
     "RequestExpired",
     "RequestTimeTooSkewed",

@@ -1,4 +1,4 @@
-//! The container-credentials endpoint (PROTOCOL.md B): `GET /role/<profile>` and `GET /` (the
+//! The container-credentials endpoint (docs/wire-contract.md §6): `GET /role/<profile>` and `GET /` (the
 //! first profile) behind the `Authorization` token, and `GET /v2/credentials/<id>`, where the
 //! unguessable id is the capability (for clients that only take a RELATIVE_URI, such as Go's
 //! `credential_source = EcsContainer`).

@@ -1,5 +1,5 @@
 //! The EC2 instance metadata endpoint of one listener: the IMDSv2 token PUT and the metadata
-//! paths SDKs read (PROTOCOL.md A1-A4), serving one profile as the instance's role.
+//! paths SDKs read (docs/wire-contract.md §1-§3), serving one profile as the instance's role.
 //!
 //! Listings end without a newline and leaf paths answer with or without a trailing slash
 //! (botocore asks for `placement/availability-zone/`). Bodies are text/plain, as on EC2.

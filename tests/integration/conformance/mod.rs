@@ -4,7 +4,7 @@
 //! Each test starts its own daemon (about as cheap as one client process) and proves the
 //! identity a client ends up with: the assumed-role ARN moto reports for the served
 //! credentials, asked for with the client's own STS call. Clients run in the scrubbed
-//! environment of TESTING.md with a fresh HOME each (the CLI caches AssumeRole results there).
+//! environment of docs/testing.md with a fresh HOME each (the CLI caches AssumeRole results there).
 
 mod boto2;
 mod boto3;

@@ -56,7 +56,7 @@ pub fn peer_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The environment every peer and every credvend run gets (TESTING.md): a fresh HOME with
+/// The environment every peer and every credvend run gets (docs/testing.md §5): a fresh HOME with
 /// the AWS files inside it, a region, proxies that fail at once for anything not on
 /// loopback, and none of the `AWS_*` variables this machine exports.
 pub fn scrubbed_env(home: Option<&Path>) -> Vec<(String, String)> {
