@@ -12,50 +12,11 @@ use tokio::sync::watch;
 
 use super::policy;
 use super::served::{CacheError, Served};
+use super::status::{ErrorInfo, ProfileStatus};
 use crate::config::CacheSettings;
 use crate::mint::{MintedStep, Resume};
 use crate::profile::ProfileChain;
 use crate::secret::Credentials;
-
-/// A failure as operators see it: no secret, STS code and request id when there are some.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ErrorInfo {
-    /// The STS error code (`AccessDenied`, `Throttling`), when STS answered with one.
-    pub code: Option<String>,
-    /// The whole message, naming profile and role.
-    pub message: String,
-    /// The STS request id, when STS sent one.
-    pub request_id: Option<String>,
-    /// When it happened.
-    pub at: OffsetDateTime,
-}
-
-/// One profile's state, for health and status output. Holds no secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileStatus {
-    /// The profile.
-    pub profile: String,
-    /// Why the profile could not be resolved from the files, if it could not.
-    pub resolve_error: Option<String>,
-    /// The role of the served credentials, if the chain assumes one.
-    pub role_arn: Option<String>,
-    /// The served access key id, masked (`****ABCD`).
-    pub access_key_id: Option<String>,
-    /// When the served credentials expire.
-    pub expiration: Option<OffsetDateTime>,
-    /// Whether reads get credentials right now (they exist and have not expired).
-    pub serving: bool,
-    /// When the served credentials were minted.
-    pub last_refresh: Option<OffsetDateTime>,
-    /// When the next renewal or retry is planned.
-    pub next_refresh: Option<OffsetDateTime>,
-    /// Whether an STS call is in flight.
-    pub refreshing: bool,
-    /// Failures since the last success (0: healthy).
-    pub consecutive_failures: u32,
-    /// The most recent failure, kept after recovery (see `consecutive_failures`).
-    pub last_error: Option<ErrorInfo>,
-}
 
 /// A fetch to run: its number and where in the chain to start.
 #[derive(Debug)]

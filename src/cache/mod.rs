@@ -13,8 +13,9 @@ mod entry;
 pub mod policy;
 mod refresher;
 mod served;
+mod status;
 mod store;
 
-pub use entry::{ErrorInfo, ProfileStatus};
 pub use served::{CacheError, CredentialProvider, Served};
+pub use status::{ErrorInfo, ProfileStatus};
 pub use store::{CredentialCache, Reload};

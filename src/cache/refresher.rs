@@ -11,7 +11,8 @@ use std::time::Duration as StdDuration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::entry::{Due, Entry, ErrorInfo, Failure, Outcome, Plan, Report};
+use super::entry::{Due, Entry, Failure, Outcome, Plan, Report};
+use super::status::ErrorInfo;
 use super::store::Inner;
 use crate::audit::AuditEvent;
 use crate::causes::Causes;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::entry::{Entry, ProfileStatus};
+use super::entry::Entry;
 use super::served::{CacheError, CredentialProvider, Served};
+use super::status::ProfileStatus;
 
 use crate::audit::AuditSink;
 use crate::clock::Clock;

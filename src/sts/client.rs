@@ -6,7 +6,6 @@
 //! five minutes from our corrected clock, the offset goes into the shared [`AwsClock`] (never
 //! the system clock), a warning says so once, and the request is signed again.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +19,12 @@ use hyper_util::rt::TokioExecutor;
 use time::OffsetDateTime;
 use tracing::{debug, warn};
 
+use super::tls::tls_config;
 use super::{
     AssumeRoleParams, AssumedRole, BoxFuture, CallerIdentity, Endpoint, GetSessionTokenParams,
     SessionToken, Sts, StsError, StsErrorKind, form, xml,
 };
+use crate::causes::Causes;
 use crate::clock::{AwsClock, Clock};
 use crate::config::AwsSettings;
 use crate::random::Random;
@@ -190,7 +191,7 @@ impl StsClient {
                         status,
                         reason: format!(
                             "body unreadable or over {MAX_RESPONSE_BYTES} bytes ({})",
-                            chain(&*e)
+                            Causes(&*e)
                         ),
                     })
                 })?
@@ -329,81 +330,12 @@ fn signed_host(uri: &Uri) -> Option<String> {
     })
 }
 
-/// Trust anchors: the CA file alone when configured (like `AWS_CA_BUNDLE`), else the system
-/// store (feature `native-roots`), falling back to the bundled Mozilla roots (`webpki-roots`).
-fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, StsError> {
-    let tls_error = |reason: String| StsError::new(StsErrorKind::Request { reason });
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| tls_error(format!("TLS setup failed: {e}")))?;
-    if let Some(path) = ca_file {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| tls_error(format!("cannot read CA file {}: {e}", path.display())))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| tls_error(format!("CA file {}: {e}", path.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| tls_error(format!("CA file {}: {e}", path.display())))?;
-        }
-        if roots.is_empty() {
-            return Err(tls_error(format!(
-                "CA file {} holds no certificate",
-                path.display()
-            )));
-        }
-        return Ok(builder.with_root_certificates(roots).with_no_client_auth());
-    }
-    default_roots(builder).map_err(tls_error)
-}
-
-type WantsVerifier = rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>;
-
-#[cfg(feature = "native-roots")]
-fn default_roots(builder: WantsVerifier) -> Result<rustls::ClientConfig, String> {
-    use hyper_rustls::ConfigBuilderExt;
-    match builder.clone().with_native_roots() {
-        Ok(b) => Ok(b.with_no_client_auth()),
-        #[cfg(feature = "webpki-roots")]
-        Err(_) => Ok(builder.with_webpki_roots().with_no_client_auth()),
-        #[cfg(not(feature = "webpki-roots"))]
-        Err(e) => Err(format!("no usable system trust store: {e}")),
-    }
-}
-
-#[cfg(all(not(feature = "native-roots"), feature = "webpki-roots"))]
-fn default_roots(builder: WantsVerifier) -> Result<rustls::ClientConfig, String> {
-    use hyper_rustls::ConfigBuilderExt;
-    Ok(builder.with_webpki_roots().with_no_client_auth())
-}
-
-#[cfg(not(any(feature = "native-roots", feature = "webpki-roots")))]
-fn default_roots(builder: WantsVerifier) -> Result<rustls::ClientConfig, String> {
-    let _ = builder;
-    Err("built without trust roots: set [aws] ca_file".into())
-}
-
 fn transport(endpoint: &Endpoint, e: &hyper_util::client::legacy::Error) -> StsError {
     StsError::new(StsErrorKind::Transport {
         endpoint: endpoint.url.clone(),
-        cause: chain(e),
+        // The whole chain: hyper-util's own text hides the rustls cause.
+        cause: Causes(e).to_string(),
     })
-}
-
-/// An error and all its causes, `: `-separated (hyper-util hides the rustls cause otherwise).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `2h03m` style, to the nearest minute (`Date` has whole seconds, our clock does not).

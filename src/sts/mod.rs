@@ -8,6 +8,7 @@ pub mod client;
 pub mod endpoint;
 mod error;
 mod form;
+mod tls;
 mod xml;
 
 use std::future::Future;
