@@ -31,6 +31,14 @@ pub enum Command {
     },
     /// List the profiles found in ~/.aws and how each resolves.
     Profiles,
+    /// Print `credential_process` JSON for a profile, fetched from the running daemon.
+    CredentialProcess {
+        /// The profile the daemon serves.
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+    },
+    /// Check the set-up (daemon, files, this shell, endpoints, clock) and explain each problem.
+    Doctor,
     /// Print the environment a client needs to use the running daemon.
     Env {
         /// The profile to point ECS clients at (default: the first ECS profile).

@@ -23,9 +23,13 @@ fn main() -> ExitCode {
     };
     telemetry::init(&env, default_level);
     match run(cli, env) {
-        Ok(text) => {
+        Ok(Done { text, ok }) => {
             print!("{text}");
-            ExitCode::SUCCESS
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("credvend: {}", Causes(e.as_ref()));
@@ -34,21 +38,46 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the subcommand; what it prints on success.
-fn run(cli: Cli, env: Env) -> Result<String, Box<dyn Error>> {
+/// A command that ran: what it prints, and whether it found everything in order.
+struct Done {
+    text: String,
+    ok: bool,
+}
+
+impl From<String> for Done {
+    fn from(text: String) -> Self {
+        Self { text, ok: true }
+    }
+}
+
+/// Runs the subcommand.
+fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
     let config = Config::load(cli.config.as_deref(), &env)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    Ok(match cli.command {
+    let text = match cli.command {
         Command::Serve => {
             runtime.block_on(daemon::serve(config, env))?;
             String::new()
+        }
+        Command::Doctor => {
+            let report = runtime.block_on(commands::doctor(&config, &env));
+            return Ok(Done {
+                ok: report.failures() == 0,
+                text: report.to_string(),
+            });
         }
         Command::Check { profile } => {
             runtime.block_on(commands::check(&config, &env, profile.as_deref()))?
         }
         Command::Profiles => commands::profiles(&config, &env)?,
-        Command::Env { profile, docker } => commands::env(&config, profile.as_deref(), docker)?,
-    })
+        Command::CredentialProcess { profile } => {
+            runtime.block_on(commands::credential_process(&config, &profile))?
+        }
+        Command::Env { profile, docker } => {
+            commands::env(&config, &env, profile.as_deref(), docker)?
+        }
+    };
+    Ok(text.into())
 }

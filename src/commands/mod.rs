@@ -1,13 +1,20 @@
-//! The one-shot subcommands (`check`, `profiles`, `env`); `serve` lives in `daemon`.
+//! The one-shot subcommands (`check`, `profiles`, `env`, `credential-process`); `serve`
+//! lives in `daemon`.
 //!
 //! Each returns text for stdout or a [`CommandError`]; `main` prints and picks the exit code.
 
 mod check;
+mod credential_process;
+mod doctor;
 mod env;
+mod local_http;
 mod profiles;
 
 pub use check::check;
+pub use credential_process::{FetchError, credential_process};
+pub use doctor::{Finding, Level, Report, doctor};
 pub use env::env;
+pub use local_http::LocalHttpError;
 pub use profiles::profiles;
 
 use crate::config::ConfigError;
@@ -25,6 +32,9 @@ pub enum CommandError {
     /// A `~/.aws` file or profile is unusable.
     #[error(transparent)]
     Profile(#[from] ProfileError),
+    /// The running daemon gave no credentials.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     /// Minting the profile's credentials failed.
     #[error(transparent)]
     Mint(#[from] MintError),

@@ -95,8 +95,14 @@ fn state_dir(raw: Option<&str>, defaults: &DefaultPaths, env: &Env) -> Result<Pa
 
 fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
     let home = env.home();
+    // The files: credvend's own setting wins, then the SDKs' variable, then the SDK default.
+    // The file must win: `credvend env` points client shells' AWS_SHARED_CREDENTIALS_FILE at
+    // /dev/null, and a credvend started from such a shell must still find its keys.
     let path = |names: &[&str], value: &Option<String>, key: &str, default: &str| {
-        let (key, value) = pick(env, names, value.as_deref(), key, default);
+        let (key, value) = match value {
+            Some(v) => (key.to_owned(), v.as_str()),
+            None => pick(env, names, None, key, default),
+        };
         expand(&key, value, home)
     };
     let config_file = path(

@@ -257,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn the_environment_overrides_the_file() {
+    fn the_environment_overrides_the_file_except_for_the_files_it_names() {
         let file = r#"
         [aws]
         config_file = "/f/config"
@@ -278,8 +278,16 @@ mod tests {
             ("AWS_ENDPOINT_URL", "https://all.example"),
         ]);
         let c = parse_env(file, &e).unwrap();
-        assert_eq!(c.aws.config_file, Path::new("/e/config"));
-        assert_eq!(c.aws.credentials_file, Path::new("/home/u/e/credentials"));
+        // The files named in credvend's config win over the SDKs' variables...
+        assert_eq!(c.aws.config_file, Path::new("/f/config"));
+        assert_eq!(c.aws.credentials_file, Path::new("/f/credentials"));
+        // ...which stand in for them when the config names none.
+        let c_env = parse_env("", &e).unwrap();
+        assert_eq!(c_env.aws.config_file, Path::new("/e/config"));
+        assert_eq!(
+            c_env.aws.credentials_file,
+            Path::new("/home/u/e/credentials")
+        );
         assert_eq!(c.aws.region, "ap-south-1");
         // The file's own endpoint stays; the environment's is kept apart (lower precedence).
         assert_eq!(

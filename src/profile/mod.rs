@@ -10,6 +10,7 @@ mod parse;
 mod report;
 mod resolve;
 mod scan;
+pub mod shadow;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -163,6 +163,42 @@ impl StsClient {
         true
     }
 
+    /// STS's idea of the time: the `Date` of its answer to an unsigned GET (which it refuses,
+    /// but dated), for `credvend doctor`. One attempt, bounded by the timeout.
+    pub async fn server_time(&self, endpoint: &Endpoint) -> Result<OffsetDateTime, StsError> {
+        let bad = |reason: String| StsError::new(StsErrorKind::Request { reason });
+        let request = Request::get(endpoint.url.as_str())
+            .header(hyper::header::USER_AGENT, USER_AGENT)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| bad(format!("STS endpoint {:?}: {e}", endpoint.url)))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| transport(endpoint, &e))?;
+            let status = response.status().as_u16();
+            response
+                .headers()
+                .get(hyper::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_http_date)
+                .ok_or_else(|| {
+                    StsError::new(StsErrorKind::InvalidResponse {
+                        status,
+                        reason: "no Date header".into(),
+                    })
+                })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                StsError::new(StsErrorKind::Timeout {
+                    endpoint: endpoint.url.clone(),
+                })
+            })?
+    }
+
     /// One signed request and its bounded answer.
     async fn attempt(
         &self,

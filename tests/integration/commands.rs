@@ -82,19 +82,54 @@ fn env_prints_exports_and_docker_flags_for_the_configured_listeners() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
+    let token_file = home.path("state/ecs-token");
+    std::fs::create_dir_all(home.path("state")).unwrap();
+    let token = "TOKENMARKER0123456789abcdef0123456789abcdef";
+    std::fs::write(&token_file, token).unwrap();
     let out = home.credvend("http://127.0.0.1:9", &["env", "--config", config]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let token_file = home.path("state/ecs-token");
-    assert_eq!(
-        stdout,
-        format!(
-            "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:18169\n\
-             export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:18170/role/app\n\
-             export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}\n",
-            token_file.display()
-        )
+    assert!(
+        !stdout.contains(token),
+        "the token is never printed:\n{stdout}"
     );
+    let commands: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        commands[..4],
+        [
+            "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:18169/".to_owned(),
+            "export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:18170/role/app".to_owned(),
+            format!(
+                "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={}",
+                token_file.display()
+            ),
+            format!(
+                "export AWS_CONTAINER_AUTHORIZATION_TOKEN=\"$(cat {})\"",
+                token_file.display()
+            ),
+        ]
+    );
+
+    // Evaluated by a shell that has keys and a profile of its own, as a user's would.
+    let script = format!(
+        "export AWS_ACCESS_KEY_ID=AKIAUSER AWS_SECRET_ACCESS_KEY=s AWS_PROFILE=dev\n\
+         eval \"$({} env --config {config})\"\n\
+         echo \"token=$AWS_CONTAINER_AUTHORIZATION_TOKEN\"\n\
+         echo \"file=$AWS_SHARED_CREDENTIALS_FILE\"\n\
+         echo \"shadow=${{AWS_ACCESS_KEY_ID-unset}} ${{AWS_SECRET_ACCESS_KEY-unset}} ${{AWS_PROFILE-unset}}\"\n",
+        env!("CARGO_BIN_EXE_credvend")
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env_clear()
+        .envs(crate::support::scrubbed_env(Some(&home.root)))
+        .output()
+        .expect("run bash");
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains(&format!("token={token}\n")), "{shown}");
+    assert!(shown.contains("file=/dev/null\n"), "{shown}");
+    assert!(shown.contains("shadow=unset unset unset\n"), "{shown}");
 
     let out = home.credvend(
         "http://127.0.0.1:9",
@@ -117,6 +152,14 @@ fn env_prints_exports_and_docker_flags_for_the_configured_listeners() {
         stdout.contains("-e AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=/run/credvend/ecs-token"),
         "{stdout}"
     );
+    // The inline token comes from the caller's environment: named, never valued.
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with(" -e AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(token), "{stdout}");
     // `other` has no IMDS listener: no metadata endpoint for it.
     assert!(
         !stdout.contains("AWS_EC2_METADATA_SERVICE_ENDPOINT"),

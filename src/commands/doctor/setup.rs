@@ -1,0 +1,206 @@
+//! The checks of the set-up around the daemon: file permissions, what would shadow credvend
+//! in this shell, link-local addresses, and the clock against STS.
+
+use std::net::{IpAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Report;
+use crate::clock::{AwsClock, Clock, SystemClock};
+use crate::config::Config;
+use crate::env::Env;
+use crate::mint;
+use crate::profile::ProfileSet;
+use crate::profile::shadow::{self, SHADOWING_VARIABLES};
+use crate::random::OsRandom;
+use crate::sts::client::StsClient;
+
+const IMPORT: &str = "keep credvend's keys in a file of its own: `credvend import-keys --move`";
+
+/// The files credvend reads are private, and the files clients read first do not hold the
+/// keys credvend guards.
+pub(super) fn files(report: &mut Report, config: &Config, env: &Env) {
+    private(report, &config.aws.credentials_file, "credentials file");
+    if let Some(ecs) = &config.ecs {
+        private(report, &ecs.token_file, "ECS token file");
+    }
+    let Some(client) = shadow::client_paths(env) else {
+        return;
+    };
+    if client.credentials_file == config.aws.credentials_file {
+        report.warn(
+            "files",
+            format!(
+                "credvend reads its keys from {}, which every SDK reads before it asks credvend",
+                client.credentials_file.display()
+            ),
+            IMPORT,
+        );
+    }
+}
+
+fn private(report: &mut Report, path: &Path, what: &str) {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => report.warn(
+            "files",
+            format!(
+                "{what} {} is readable by others (mode {:o})",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            ),
+            format!("chmod 600 {}", path.display()),
+        ),
+        Ok(_) => report.ok("files", format!("{what} {} is private", path.display())),
+        Err(e) => report.warn(
+            "files",
+            format!("cannot read {what} {}: {e}", path.display()),
+            "check `[aws] credentials_file` / `[ecs] token_file` in credvend's config",
+        ),
+    }
+}
+
+/// Nothing in this shell comes before credvend in an SDK's chain, and IMDS is not off.
+pub(super) fn shell(report: &mut Report, env: &Env) {
+    let set: Vec<&str> = SHADOWING_VARIABLES
+        .iter()
+        .copied()
+        .filter(|v| env.get(v).is_some())
+        .collect();
+    if set.is_empty() {
+        report.ok("shell", "no AWS keys or profile variables set");
+    } else {
+        report.warn(
+            "shell",
+            format!(
+                "{} set: SDKs in this shell use them before credvend",
+                set.join(", ")
+            ),
+            "eval \"$(credvend env)\" (it unsets them)",
+        );
+    }
+    if let Some(paths) = shadow::client_paths(env) {
+        let profile = shadow::client_profile(env);
+        match ProfileSet::load(&paths) {
+            Ok(profiles) => {
+                let keys = shadow::shadowing_keys(&profiles, profile);
+                match keys.first() {
+                    Some((key, at)) => report.warn(
+                        "shell",
+                        format!("{at}: profile {profile} sets {key}, which SDKs in this shell use before credvend"),
+                        format!("eval \"$(credvend env)\" (it hides the shared files), or {IMPORT}"),
+                    ),
+                    None => report.ok(
+                        "shell",
+                        format!("profile {profile} in the shared files has no credentials of its own"),
+                    ),
+                }
+            }
+            Err(e) => report.warn(
+                "shell",
+                format!(
+                    "the shared files cannot be read: {}",
+                    crate::causes::Causes(&e)
+                ),
+                "fix the file named",
+            ),
+        }
+    }
+    if env
+        .get("AWS_EC2_METADATA_DISABLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        report.warn(
+            "shell",
+            "AWS_EC2_METADATA_DISABLED=true: clients here never ask IMDS",
+            "unset AWS_EC2_METADATA_DISABLED, or use the container endpoint (`credvend env`)",
+        );
+    }
+}
+
+/// Whether any listener is on an address other than loopback or a wildcard.
+pub(super) fn has_link_local(config: &Config) -> bool {
+    listen_ips(config).any(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+fn listen_ips(config: &Config) -> impl Iterator<Item = IpAddr> + '_ {
+    config
+        .imds
+        .iter()
+        .map(|l| l.listen.ip())
+        .chain(config.ecs.iter().map(|e| e.listen.ip()))
+}
+
+/// Every non-loopback listener address is on an interface of this host. Checked by binding a
+/// UDP socket to it: nothing is sent.
+pub(super) fn link_local(report: &mut Report, config: &Config) {
+    for ip in listen_ips(config).filter(|ip| !ip.is_loopback() && !ip.is_unspecified()) {
+        match UdpSocket::bind((ip, 0)) {
+            Ok(_) => report.ok(
+                "link-local",
+                format!("{ip} is on an interface of this host"),
+            ),
+            Err(e) => report.fail(
+                "link-local",
+                format!("{ip} is not on any interface of this host ({e})"),
+                format!(
+                    "as root: ip addr add {ip}/{} dev lo",
+                    if ip.is_ipv4() { 32 } else { 128 }
+                ),
+            ),
+        }
+    }
+}
+
+/// The local clock agrees with STS's `Date` (credvend corrects its own signatures, but other
+/// programs on the host do not).
+pub(super) async fn clock(report: &mut Report, config: &Config, env: &Env) {
+    let endpoint = ProfileSet::load(&config.aws.profile_paths())
+        .ok()
+        .and_then(|set| set.resolve(&config.aws.default_profile, env).ok())
+        .and_then(|chain| mint::endpoint(&chain, &config.aws).ok());
+    let Some(endpoint) = endpoint else {
+        return report.warn(
+            "clock",
+            format!(
+                "not compared with STS: profile {} does not resolve",
+                config.aws.default_profile
+            ),
+            format!("credvend check --profile {}", config.aws.default_profile),
+        );
+    };
+    let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
+    let sts = match StsClient::new(&config.aws, clock, Arc::new(OsRandom)) {
+        Ok(sts) => sts,
+        Err(e) => {
+            return report.fail(
+                "clock",
+                format!("cannot set up the STS client: {e}"),
+                "check `[aws] ca_file`",
+            );
+        }
+    };
+    match sts.server_time(&endpoint).await {
+        Ok(aws) => {
+            let skew = SystemClock.now() - aws;
+            let seconds = skew.whole_seconds();
+            if seconds.abs() < 300 {
+                report.ok(
+                    "clock",
+                    format!("within {}s of STS at {}", seconds.abs(), endpoint.url),
+                );
+            } else {
+                report.warn(
+                    "clock",
+                    format!("the local clock is {seconds}s off STS's at {}", endpoint.url),
+                    "credvend corrects its signatures, but other programs do not: timedatectl set-ntp true",
+                );
+            }
+        }
+        Err(e) => report.warn(
+            "clock",
+            format!("not compared: {e}"),
+            "check the network path to STS (`credvend check`)",
+        ),
+    }
+}
