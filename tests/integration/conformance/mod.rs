@@ -1,5 +1,6 @@
 //! Conformance: the real `credvend serve` with every real AWS client we can run here (boto3,
-//! the AWS CLI v1, boto 2, the AWS SDKs for JavaScript v3 and v2, the AWS SDK for Rust).
+//! the AWS CLI v1 and v2, boto 2, the AWS SDKs for JavaScript v3 and v2, for Go v2 and for
+//! Rust).
 //!
 //! Each test starts its own daemon (about as cheap as one client process) and proves the
 //! identity a client ends up with: the assumed-role ARN moto reports for the served
@@ -9,6 +10,8 @@
 mod boto2;
 mod boto3;
 mod cli;
+mod cli_v2;
+mod go;
 mod javascript;
 mod rust_sdk;
 mod secrets;
@@ -121,6 +124,19 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(20));
         }
         child.wait_with_output().expect("collect client")
+    }
+
+    /// Runs the program where it is expected to fail (a client's documented gap); its stderr.
+    /// Panics with what it printed when it succeeds instead.
+    fn failure(&self, program: &Path, args: &[&str]) -> String {
+        let out = self.run(program, args);
+        assert!(
+            !out.status.success(),
+            "{} {args:?} was expected to fail but succeeded:\n{}",
+            program.display(),
+            text(&out.stdout)
+        );
+        text(&out.stderr)
     }
 
     /// Runs the program and parses the one JSON line it prints; panics with its stderr (and
