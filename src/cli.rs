@@ -39,6 +39,20 @@ pub enum Command {
     },
     /// Check the set-up (daemon, files, this shell, endpoints, clock) and explain each problem.
     Doctor,
+    /// Copy (with --move: move) long-term keys from the shared credentials file, where SDKs
+    /// find them first, into credvend's own credentials file.
+    ImportKeys {
+        /// Remove the keys from the shared file once copied (a backup is kept beside it).
+        #[arg(long = "move")]
+        move_keys: bool,
+        /// A profile to take (repeatable; default: every profile with keys).
+        #[arg(long, value_name = "NAME")]
+        profile: Vec<String>,
+        /// The file to take keys from (default: $AWS_SHARED_CREDENTIALS_FILE, else
+        /// ~/.aws/credentials).
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+    },
     /// Print the environment a client needs to use the running daemon.
     Env {
         /// The profile to point ECS clients at (default: the first ECS profile).

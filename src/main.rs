@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use credvend::causes::Causes;
 use credvend::cli::{Cli, Command};
-use credvend::config::Config;
+use credvend::config::{Config, DefaultPaths};
 use credvend::env::Env;
 use credvend::{commands, daemon, telemetry};
 
@@ -72,6 +72,18 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
             runtime.block_on(commands::check(&config, &env, profile.as_deref()))?
         }
         Command::Profiles => commands::profiles(&config, &env)?,
+        Command::ImportKeys {
+            move_keys,
+            profile,
+            from,
+        } => {
+            let options = commands::ImportOptions {
+                from,
+                profiles: profile,
+                move_keys,
+            };
+            commands::import_keys(&config, &env, &DefaultPaths::from_platform(), &options)?
+        }
         Command::CredentialProcess { profile } => {
             runtime.block_on(commands::credential_process(&config, &profile))?
         }

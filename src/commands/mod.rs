@@ -1,5 +1,5 @@
-//! The one-shot subcommands (`check`, `profiles`, `env`, `credential-process`); `serve`
-//! lives in `daemon`.
+//! The one-shot subcommands (`check`, `profiles`, `env`, `credential-process`, `doctor`,
+//! `import-keys`); `serve` lives in `daemon`.
 //!
 //! Each returns text for stdout or a [`CommandError`]; `main` prints and picks the exit code.
 
@@ -7,6 +7,7 @@ mod check;
 mod credential_process;
 mod doctor;
 mod env;
+mod import_keys;
 mod local_http;
 mod profiles;
 
@@ -14,6 +15,7 @@ pub use check::check;
 pub use credential_process::{FetchError, credential_process};
 pub use doctor::{Finding, Level, Report, doctor};
 pub use env::env;
+pub use import_keys::{ImportError, ImportOptions, OWN_CREDENTIALS_FILE, import_keys};
 pub use local_http::LocalHttpError;
 pub use profiles::profiles;
 
@@ -35,6 +37,9 @@ pub enum CommandError {
     /// The running daemon gave no credentials.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// Keys could not be imported.
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// Minting the profile's credentials failed.
     #[error(transparent)]
     Mint(#[from] MintError),

@@ -104,6 +104,7 @@ pub async fn run(
     ));
     let chains = profiles::resolve_served_or_errors(&config, &deps.env);
     cache.set_profiles(chains.clone());
+    profiles::warn_exposed_keys(&config, &deps.env);
     let services = Services {
         credentials: cache.clone(),
         audit,

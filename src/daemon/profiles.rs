@@ -8,6 +8,7 @@ use tracing::{error, warn};
 use crate::causes::Causes;
 use crate::config::Config;
 use crate::env::Env;
+use crate::profile::shadow;
 use crate::profile::{ProfileChain, ProfileError, ProfileSet};
 use crate::sts::account_of_arn;
 
@@ -59,6 +60,16 @@ pub(crate) fn resolve_served_or_errors(
             .map(|name| (name, Err(text.clone())))
             .collect()
     })
+}
+
+/// Warns when the keys credvend reads are what every SDK on the host finds before it asks
+/// credvend: the user's default profile in the shared credentials file.
+pub(crate) fn warn_exposed_keys(config: &Config, env: &Env) {
+    if let Some((profile, at)) = shadow::exposed_keys(&config.aws.profile_paths(), env) {
+        warn!(
+            "{at}: profile {profile} holds long-term keys that SDKs on this host read before they ask credvend, so they bypass it; keep them in a file of credvend's own: credvend import-keys --move"
+        );
+    }
 }
 
 /// What an IMDS listener shows as its instance: role name, region, account.

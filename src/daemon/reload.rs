@@ -58,6 +58,7 @@ pub(super) fn reload(current: &mut Config, env: &Env, cache: &CredentialCache) -
                 removed = ?summary.removed,
                 "reloaded profiles"
             );
+            super::profiles::warn_exposed_keys(&serving, env);
             *current = serving;
             true
         }

@@ -75,6 +75,24 @@ pub fn shadowing_keys(set: &ProfileSet, profile: &str) -> Vec<(&'static str, Loc
         .collect()
 }
 
+/// Where the keys credvend reads are what clients in `env` find first: the clients' profile
+/// and the place of its `aws_access_key_id`, when that is in one of credvend's own files
+/// (`own`). `None` when clients would not find credvend's keys first.
+#[must_use]
+pub fn exposed_keys(own: &ProfilePaths, env: &Env) -> Option<(String, Location)> {
+    let client = client_paths(env)?;
+    let set = ProfileSet::load(&client).ok()?;
+    let profile = client_profile(env);
+    let key = set
+        .profiles
+        .get(profile)?
+        .properties
+        .get("aws_access_key_id")?;
+    let file = PathBuf::from(&key.location.file);
+    (file == own.credentials_file || file == own.config_file)
+        .then(|| (profile.to_owned(), key.location.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +125,38 @@ mod tests {
         assert_eq!(client_profile(&legacy), "old");
         let both = Env::from_pairs([("AWS_DEFAULT_PROFILE", "old"), ("AWS_PROFILE", "new")]);
         assert_eq!(client_profile(&both), "new");
+    }
+
+    #[test]
+    fn keys_in_the_file_clients_read_first_are_exposed_until_they_move() {
+        let dir = crate::test_util::temp_dir("exposed");
+        std::fs::create_dir_all(dir.join(".aws")).unwrap();
+        let shared = dir.join(".aws/credentials");
+        std::fs::write(
+            &shared,
+            "[default]\naws_access_key_id = AKIDX\naws_secret_access_key = s\n",
+        )
+        .unwrap();
+        let env = Env::from_pairs([("HOME", dir.display().to_string())]);
+        let own = ProfilePaths {
+            config_file: dir.join(".aws/config"),
+            credentials_file: shared.clone(),
+        };
+        let (profile, at) = exposed_keys(&own, &env).unwrap();
+        assert_eq!(profile, "default");
+        assert_eq!(at.to_string(), format!("{}:2", shared.display()));
+        // credvend reading a file of its own: clients find nothing of credvend's.
+        let moved = ProfilePaths {
+            credentials_file: dir.join("own-credentials"),
+            ..own.clone()
+        };
+        assert!(exposed_keys(&moved, &env).is_none());
+        // Clients told to use another profile do not pick up the default keys.
+        let other = Env::from_pairs([
+            ("HOME", dir.display().to_string()),
+            ("AWS_PROFILE", "x".to_owned()),
+        ]);
+        assert!(exposed_keys(&own, &other).is_none());
     }
 
     #[test]

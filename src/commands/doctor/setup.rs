@@ -25,18 +25,13 @@ pub(super) fn files(report: &mut Report, config: &Config, env: &Env) {
     if let Some(ecs) = &config.ecs {
         private(report, &ecs.token_file, "ECS token file");
     }
-    let Some(client) = shadow::client_paths(env) else {
-        return;
-    };
-    if client.credentials_file == config.aws.credentials_file {
-        report.warn(
+    match shadow::exposed_keys(&config.aws.profile_paths(), env) {
+        Some((profile, at)) => report.warn(
             "files",
-            format!(
-                "credvend reads its keys from {}, which every SDK reads before it asks credvend",
-                client.credentials_file.display()
-            ),
+            format!("{at}: profile {profile} holds the long-term keys credvend reads, and SDKs here read them before they ask credvend"),
             IMPORT,
-        );
+        ),
+        None => report.ok("files", "SDKs here do not find credvend's long-term keys before credvend"),
     }
 }
 
