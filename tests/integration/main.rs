@@ -8,6 +8,7 @@ mod check;
 mod commands;
 mod conformance;
 mod faults;
+mod host;
 mod lifecycle;
 mod profiles;
 mod server;

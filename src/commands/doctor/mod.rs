@@ -19,8 +19,8 @@ use crate::env::Env;
 pub async fn doctor(config: &Config, env: &Env) -> Report {
     let mut report = Report::default();
     probe::listeners(&mut report, config).await;
-    setup::files(&mut report, config, env);
-    setup::shell(&mut report, env);
+    let exposed = setup::files(&mut report, config, env);
+    setup::shell(&mut report, env, exposed.as_ref());
     probe::shell_endpoints(&mut report, env, setup::has_link_local(config)).await;
     setup::link_local(&mut report, config);
     setup::clock(&mut report, config, env).await;

@@ -11,27 +11,36 @@ use crate::clock::{AwsClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::env::Env;
 use crate::mint;
-use crate::profile::ProfileSet;
 use crate::profile::shadow::{self, SHADOWING_VARIABLES};
+use crate::profile::{Location, ProfileSet};
 use crate::random::OsRandom;
 use crate::sts::client::StsClient;
 
 const IMPORT: &str = "keep credvend's keys in a file of its own: `credvend import-keys --move`";
 
 /// The files credvend reads are private, and the files clients read first do not hold the
-/// keys credvend guards.
-pub(super) fn files(report: &mut Report, config: &Config, env: &Env) {
+/// keys credvend guards; where they do, the place of those keys.
+pub(super) fn files(report: &mut Report, config: &Config, env: &Env) -> Option<Location> {
     private(report, &config.aws.credentials_file, "credentials file");
     if let Some(ecs) = &config.ecs {
         private(report, &ecs.token_file, "ECS token file");
     }
     match shadow::exposed_keys(&config.aws.profile_paths(), env) {
-        Some((profile, at)) => report.warn(
-            "files",
-            format!("{at}: profile {profile} holds the long-term keys credvend reads, and SDKs here read them before they ask credvend"),
-            IMPORT,
-        ),
-        None => report.ok("files", "SDKs here do not find credvend's long-term keys before credvend"),
+        Some((profile, at)) => {
+            report.warn(
+                "files",
+                format!("{at}: profile {profile} holds the long-term keys credvend reads, and SDKs here read them before they ask credvend"),
+                IMPORT,
+            );
+            Some(at)
+        }
+        None => {
+            report.ok(
+                "files",
+                "SDKs here do not find credvend's long-term keys before credvend",
+            );
+            None
+        }
     }
 }
 
@@ -56,7 +65,8 @@ fn private(report: &mut Report, path: &Path, what: &str) {
 }
 
 /// Nothing in this shell comes before credvend in an SDK's chain, and IMDS is not off.
-pub(super) fn shell(report: &mut Report, env: &Env) {
+/// `reported` is a shadowing key `files` already named.
+pub(super) fn shell(report: &mut Report, env: &Env, reported: Option<&Location>) {
     let set: Vec<&str> = SHADOWING_VARIABLES
         .iter()
         .copied()
@@ -79,12 +89,15 @@ pub(super) fn shell(report: &mut Report, env: &Env) {
         match ProfileSet::load(&paths) {
             Ok(profiles) => {
                 let keys = shadow::shadowing_keys(&profiles, profile);
+                let keys: Vec<_> = keys.iter().filter(|(_, at)| Some(at) != reported).collect();
                 match keys.first() {
                     Some((key, at)) => report.warn(
                         "shell",
                         format!("{at}: profile {profile} sets {key}, which SDKs in this shell use before credvend"),
                         format!("eval \"$(credvend env)\" (it hides the shared files), or {IMPORT}"),
                     ),
+                    // Keys that `files` named are not announced again, nor denied.
+                    None if reported.is_some() => {}
                     None => report.ok(
                         "shell",
                         format!("profile {profile} in the shared files has no credentials of its own"),

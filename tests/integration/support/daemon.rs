@@ -45,6 +45,12 @@ pub struct Spec {
     pub rust_log: Option<String>,
     /// More environment variables for the daemon.
     pub extra_env: Vec<(String, String)>,
+    /// Listen on free ports picked now instead of port 0, so the config file names the real
+    /// addresses (as `credvend env` and `credential-process` read them).
+    pub fixed_ports: bool,
+    /// Write the config where credvend finds it by itself (`$XDG_CONFIG_HOME/credvend/
+    /// config.toml`) and start `credvend serve` without `--config`, as a user would.
+    pub default_config_location: bool,
 }
 
 impl Spec {
@@ -70,6 +76,8 @@ impl Spec {
             ecs_profiles: vec!["app".to_owned()],
             rust_log: None,
             extra_env: Vec::new(),
+            fixed_ports: false,
+            default_config_location: false,
         }
     }
 
@@ -80,17 +88,21 @@ impl Spec {
             toml.push_str("imds = []\n");
         }
         toml.push_str("\n[aws]\nregion = \"us-east-1\"\n\n");
+        let port = || if self.fixed_ports { free_port() } else { 0 };
         for imds in &self.imds {
             toml.push_str(&format!(
-                "[[imds]]\nlisten = \"127.0.0.1:0\"\nprofile = {:?}\nimdsv1 = {}\n\n",
-                imds.profile, imds.imdsv1
+                "[[imds]]\nlisten = \"127.0.0.1:{}\"\nprofile = {:?}\nimdsv1 = {}\n\n",
+                port(),
+                imds.profile,
+                imds.imdsv1
             ));
         }
         if self.ecs_profiles.is_empty() {
             toml.push_str("[ecs]\nenabled = false\n\n");
         } else {
             toml.push_str(&format!(
-                "[ecs]\nlisten = \"127.0.0.1:0\"\ntoken_file = {:?}\nprofiles = {:?}\n\n",
+                "[ecs]\nlisten = \"127.0.0.1:{}\"\ntoken_file = {:?}\nprofiles = {:?}\n\n",
+                port(),
                 home.path("state/ecs-token").display().to_string(),
                 self.ecs_profiles
             ));
@@ -132,7 +144,12 @@ impl Daemon {
         home.config(&spec.aws_config)
             .credentials(&spec.aws_credentials);
         std::fs::create_dir_all(home.path("state")).expect("state dir");
-        let config = home.path("credvend.toml");
+        let config = if spec.default_config_location {
+            home.path(".config/credvend/config.toml")
+        } else {
+            home.path("credvend.toml")
+        };
+        std::fs::create_dir_all(config.parent().expect("config dir")).expect("config dir");
         std::fs::write(&config, spec.toml(&home)).expect("write credvend config");
 
         let notify_path = home.path("notify.sock");
@@ -142,10 +159,11 @@ impl Daemon {
             .expect("notify socket timeout");
 
         let mut command = Command::new(env!("CARGO_BIN_EXE_credvend"));
+        command.arg("serve");
+        if !spec.default_config_location {
+            command.arg("--config").arg(&config);
+        }
         command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
             .env_clear()
             .envs(super::scrubbed_env(Some(&home.root)))
             .env("AWS_ENDPOINT_URL_STS", &moto.url)
@@ -353,6 +371,14 @@ impl Drop for Daemon {
 struct Ready {
     imds: Vec<SocketAddr>,
     ecs: Option<SocketAddr>,
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 fn parse_addr(text: &str) -> SocketAddr {
