@@ -80,6 +80,7 @@ mod tests {
             refresh_margin: std::time::Duration::from_secs(margin_s),
             refresh_jitter: std::time::Duration::from_secs(jitter_s),
             max_backoff: std::time::Duration::from_secs(60),
+            max_read_wait: std::time::Duration::from_millis(1000),
         }
     }
 

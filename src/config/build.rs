@@ -14,7 +14,7 @@ use super::check::{
 };
 use super::error::ConfigError;
 use super::ipnet::IpNet;
-use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds};
+use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer};
 use super::settings::*;
 use crate::env::Env;
 
@@ -35,6 +35,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
     let state_dir = state_dir(raw.state_dir.as_deref(), defaults, env)?;
     let aws = aws(&raw.aws, env)?;
     let cache = cache(&raw.cache)?;
+    let server = server(&raw.server)?;
     // No [[imds]] at all means one listener with every default.
     let imds: Vec<ImdsListener> = raw
         .imds
@@ -61,6 +62,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         state_dir,
         aws,
         cache,
+        server,
         imds,
         ecs,
         audit,
@@ -213,6 +215,59 @@ fn cache(raw: &RawCache) -> Result<CacheSettings> {
             raw.max_backoff_seconds,
             DEFAULT_MAX_BACKOFF,
         )?,
+        max_read_wait: raw
+            .max_read_wait_ms
+            .map_or(DEFAULT_MAX_READ_WAIT, Duration::from_millis),
+    })
+}
+
+fn server(raw: &RawServer) -> Result<ServerSettings> {
+    let at_least_one = |key: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err(invalid(key, "must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let max_header_bytes = raw.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES);
+    if !(1024..=1024 * 1024).contains(&max_header_bytes) {
+        return Err(invalid(
+            "server.max_header_bytes",
+            format!("must be between 1024 and 1048576 (got {max_header_bytes})"),
+        ));
+    }
+    let rate = raw
+        .rate_limit_per_second
+        .unwrap_or(DEFAULT_RATE_LIMIT_PER_SECOND);
+    let burst = raw.rate_limit_burst.unwrap_or(DEFAULT_RATE_LIMIT_BURST);
+    if rate > 0 && burst < rate {
+        return Err(invalid(
+            "server.rate_limit_burst",
+            format!("must be at least rate_limit_per_second ({rate}), got {burst}"),
+        ));
+    }
+    Ok(ServerSettings {
+        header_read_timeout: positive(
+            "server.header_read_timeout_seconds",
+            raw.header_read_timeout_seconds,
+            DEFAULT_HEADER_READ_TIMEOUT,
+        )?,
+        idle_timeout: positive(
+            "server.idle_timeout_seconds",
+            raw.idle_timeout_seconds,
+            DEFAULT_IDLE_TIMEOUT,
+        )?,
+        max_header_bytes,
+        max_connections: at_least_one(
+            "server.max_connections",
+            raw.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+        )?,
+        max_connections_per_client: at_least_one(
+            "server.max_connections_per_client",
+            raw.max_connections_per_client,
+            DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        )?,
+        rate_limit_per_second: rate,
+        rate_limit_burst: burst,
     })
 }
 
@@ -240,6 +295,16 @@ fn imds(
             None => None,
         },
         allowed_networks: networks(key, raw.allowed_networks.as_deref())?,
+        token_hop_limit: match raw.token_hop_limit {
+            Some(0) => {
+                return Err(invalid(
+                    format!("{key}.token_hop_limit"),
+                    "must be at least 1",
+                ));
+            }
+            Some(n) => n,
+            None => DEFAULT_TOKEN_HOP_LIMIT,
+        },
     })
 }
 
@@ -299,8 +364,22 @@ fn audit(raw: &RawAudit, state_dir: &Path, home: Option<&str>) -> Result<AuditSe
         state_dir,
         home,
     )?;
+    let max_file_bytes = raw.max_file_bytes.unwrap_or(DEFAULT_AUDIT_MAX_FILE_BYTES);
+    if max_file_bytes < 64 * 1024 {
+        return Err(invalid(
+            "audit.max_file_bytes",
+            format!("must be at least 65536 (got {max_file_bytes})"),
+        ));
+    }
     Ok(AuditSettings {
         path: raw.enabled.unwrap_or(true).then_some(path),
+        max_file_bytes,
+        keep_files: raw.keep_files.unwrap_or(DEFAULT_AUDIT_KEEP_FILES),
+        coalesce: positive(
+            "audit.coalesce_seconds",
+            raw.coalesce_seconds,
+            DEFAULT_AUDIT_COALESCE,
+        )?,
     })
 }
 

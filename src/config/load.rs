@@ -208,6 +208,7 @@ mod tests {
                 imdsv1: true,
                 public_key_file: None,
                 allowed_networks: vec![],
+                token_hop_limit: 1,
             }]
         );
         assert_eq!(
@@ -422,6 +423,7 @@ mod tests {
                 imdsv1: false,
                 public_key_file: Some("/home/u/.ssh/id.pub".into()),
                 allowed_networks: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
+                token_hop_limit: 1,
             }]
         );
         assert_eq!(

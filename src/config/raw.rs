@@ -12,6 +12,8 @@ pub(super) struct RawConfig {
     pub(super) aws: RawAws,
     #[serde(default)]
     pub(super) cache: RawCache,
+    #[serde(default)]
+    pub(super) server: RawServer,
     /// `None` when no `[[imds]]` is written (one default listener); `Some([])` for `imds = []`.
     pub(super) imds: Option<Vec<RawImds>>,
     #[serde(default)]
@@ -41,6 +43,19 @@ pub(super) struct RawCache {
     pub(super) refresh_margin_seconds: Option<u64>,
     pub(super) refresh_jitter_seconds: Option<u64>,
     pub(super) max_backoff_seconds: Option<u64>,
+    pub(super) max_read_wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) header_read_timeout_seconds: Option<u64>,
+    pub(super) idle_timeout_seconds: Option<u64>,
+    pub(super) max_header_bytes: Option<usize>,
+    pub(super) max_connections: Option<usize>,
+    pub(super) max_connections_per_client: Option<usize>,
+    pub(super) rate_limit_per_second: Option<u32>,
+    pub(super) rate_limit_burst: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +66,7 @@ pub(super) struct RawImds {
     pub(super) imdsv1: Option<bool>,
     pub(super) public_key_file: Option<String>,
     pub(super) allowed_networks: Option<Vec<String>>,
+    pub(super) token_hop_limit: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,4 +84,7 @@ pub(super) struct RawEcs {
 pub(super) struct RawAudit {
     pub(super) enabled: Option<bool>,
     pub(super) path: Option<String>,
+    pub(super) max_file_bytes: Option<u64>,
+    pub(super) keep_files: Option<u32>,
+    pub(super) coalesce_seconds: Option<u64>,
 }

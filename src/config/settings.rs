@@ -61,6 +61,32 @@ pub const MIN_REFRESH_MARGIN: Duration = Duration::from_secs(1200);
 pub const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(300);
 /// Default `cache.max_backoff_seconds`.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a read with no valid credentials waits for the fetch in flight before its 503.
+/// Go's IMDS client gives up after 500 ms of silence per attempt, botocore after 1 s.
+pub const DEFAULT_MAX_READ_WAIT: Duration = Duration::from_millis(1000);
+/// A request's whole header must arrive within this.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A kept-alive connection with no request in flight is closed after this.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Header bytes buffered before a request is refused (431), even while it is still arriving.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Open connections per listener; new ones beyond are shed.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Open connections per client address (every local process shares 127.0.0.1).
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
+/// Requests per second per client address, and the burst above it; 0 turns the limit off.
+pub const DEFAULT_RATE_LIMIT_PER_SECOND: u32 = 100;
+/// See [`DEFAULT_RATE_LIMIT_PER_SECOND`].
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 200;
+/// The IP TTL / hop limit of IMDS token responses on a non-loopback listener, as on EC2: a
+/// container one more hop away cannot fetch a token.
+pub const DEFAULT_TOKEN_HOP_LIMIT: u8 = 1;
+/// The audit log is rotated when it would grow past this.
+pub const DEFAULT_AUDIT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// Rotated audit files kept (`audit.jsonl.1` ... `.N`).
+pub const DEFAULT_AUDIT_KEEP_FILES: u32 = 5;
+/// Identical `served` / `denied` events within this are one record with a count.
+pub const DEFAULT_AUDIT_COALESCE: Duration = Duration::from_secs(60);
 /// Default `ecs.token_file`, under the state directory.
 pub const ECS_TOKEN_FILE_NAME: &str = "ecs-token";
 /// Default `audit.path`, under the state directory.
@@ -81,6 +107,8 @@ pub struct Config {
     pub aws: AwsSettings,
     /// `[cache]`.
     pub cache: CacheSettings,
+    /// `[server]`.
+    pub server: ServerSettings,
     /// `[[imds]]`: one entry per IMDS listener.
     pub imds: Vec<ImdsListener>,
     /// `[ecs]`; `None` when disabled.
@@ -129,6 +157,27 @@ pub struct CacheSettings {
     pub refresh_jitter: Duration,
     /// `max_backoff_seconds`: cap of the retry backoff after STS failures.
     pub max_backoff: Duration,
+    /// `max_read_wait_ms`: how long a read with nothing valid waits for the fetch in flight.
+    pub max_read_wait: Duration,
+}
+
+/// `[server]`: limits every listener applies to its connections and clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerSettings {
+    /// `header_read_timeout_seconds`.
+    pub header_read_timeout: Duration,
+    /// `idle_timeout_seconds`: a kept-alive connection with no request is closed after this.
+    pub idle_timeout: Duration,
+    /// `max_header_bytes`.
+    pub max_header_bytes: usize,
+    /// `max_connections`: per listener.
+    pub max_connections: usize,
+    /// `max_connections_per_client`: per client address and listener.
+    pub max_connections_per_client: usize,
+    /// `rate_limit_per_second` (0: no limit).
+    pub rate_limit_per_second: u32,
+    /// `rate_limit_burst`.
+    pub rate_limit_burst: u32,
 }
 
 /// One `[[imds]]` listener.
@@ -144,6 +193,8 @@ pub struct ImdsListener {
     pub public_key_file: Option<PathBuf>,
     /// `allowed_networks`: client networks for a non-loopback `listen`.
     pub allowed_networks: Vec<IpNet>,
+    /// `token_hop_limit`: IP TTL of token responses on a non-loopback listener.
+    pub token_hop_limit: u8,
 }
 
 /// `[ecs]`.
@@ -164,6 +215,12 @@ pub struct EcsListener {
 pub struct AuditSettings {
     /// `path`; `None` when `enabled = false`.
     pub path: Option<PathBuf>,
+    /// `max_file_bytes`: rotate before the file grows past this.
+    pub max_file_bytes: u64,
+    /// `keep_files`: rotated files kept.
+    pub keep_files: u32,
+    /// `coalesce_seconds`: identical served/denied events within this are one record.
+    pub coalesce: Duration,
 }
 
 /// Where to look when neither the file nor the environment says: the platform's directories.

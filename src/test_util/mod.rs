@@ -127,6 +127,7 @@ pub(crate) fn cache_settings() -> CacheSettings {
         refresh_margin: StdDuration::from_secs(1800),
         refresh_jitter: StdDuration::from_secs(300),
         max_backoff: StdDuration::from_secs(60),
+        max_read_wait: StdDuration::from_millis(1000),
     }
 }
 

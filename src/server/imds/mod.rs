@@ -864,6 +864,7 @@ mod tests {
             imdsv1: false,
             public_key_file: Some(bare),
             allowed_networks: vec![],
+            token_hop_limit: 1,
         };
         let cfg = ImdsConfig::from_listener(
             &listener,
