@@ -228,10 +228,10 @@ fn server(raw: &RawServer) -> Result<ServerSettings> {
         None => Ok(default),
     };
     let max_header_bytes = raw.max_header_bytes.unwrap_or(DEFAULT_MAX_HEADER_BYTES);
-    if !(1024..=1024 * 1024).contains(&max_header_bytes) {
+    if !(8192..=1024 * 1024).contains(&max_header_bytes) {
         return Err(invalid(
             "server.max_header_bytes",
-            format!("must be between 1024 and 1048576 (got {max_header_bytes})"),
+            format!("must be between 8192 and 1048576 (got {max_header_bytes})"),
         ));
     }
     let rate = raw
@@ -249,11 +249,6 @@ fn server(raw: &RawServer) -> Result<ServerSettings> {
             "server.header_read_timeout_seconds",
             raw.header_read_timeout_seconds,
             DEFAULT_HEADER_READ_TIMEOUT,
-        )?,
-        idle_timeout: positive(
-            "server.idle_timeout_seconds",
-            raw.idle_timeout_seconds,
-            DEFAULT_IDLE_TIMEOUT,
         )?,
         max_header_bytes,
         max_connections: at_least_one(

@@ -50,7 +50,6 @@ pub(super) struct RawCache {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub(super) header_read_timeout_seconds: Option<u64>,
-    pub(super) idle_timeout_seconds: Option<u64>,
     pub(super) max_header_bytes: Option<usize>,
     pub(super) max_connections: Option<usize>,
     pub(super) max_connections_per_client: Option<usize>,

@@ -64,10 +64,9 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a read with no valid credentials waits for the fetch in flight before its 503.
 /// Go's IMDS client gives up after 500 ms of silence per attempt, botocore after 1 s.
 pub const DEFAULT_MAX_READ_WAIT: Duration = Duration::from_millis(1000);
-/// A request's whole header must arrive within this.
+/// A request's whole header must arrive within this, counted from when the connection opens
+/// or its previous response went out (so it also closes idle keep-alive connections).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// A kept-alive connection with no request in flight is closed after this.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header bytes buffered before a request is refused (431), even while it is still arriving.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Open connections per listener; new ones beyond are shed.
@@ -166,8 +165,6 @@ pub struct CacheSettings {
 pub struct ServerSettings {
     /// `header_read_timeout_seconds`.
     pub header_read_timeout: Duration,
-    /// `idle_timeout_seconds`: a kept-alive connection with no request is closed after this.
-    pub idle_timeout: Duration,
     /// `max_header_bytes`.
     pub max_header_bytes: usize,
     /// `max_connections`: per listener.

@@ -17,7 +17,7 @@ use super::profiles;
 use crate::config::Config;
 use crate::profile::ProfileChain;
 use crate::random::Random;
-use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Services};
+use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Limits, Services};
 
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,7 +105,13 @@ impl Listeners {
                 }
             );
             let router = server::imds_router(state);
-            tasks.spawn(server::serve(socket, router, stopped(stop.clone())));
+            let mut limits = Limits::from_settings(&config.server);
+            // As on EC2: token (and every) response of a listener that containers reach
+            // through a network carries a small hop limit.
+            if !addr.ip().is_loopback() {
+                limits.hop_limit = Some(listener.token_hop_limit);
+            }
+            tasks.spawn(server::serve(socket, router, limits, stopped(stop.clone())));
             ready.imds.push(addr);
         }
         if let (Some(ecs), Some(socket)) = (&config.ecs, self.ecs) {
@@ -120,7 +126,8 @@ impl Listeners {
                 ecs.token_file.display()
             );
             let router = server::ecs_router(state);
-            tasks.spawn(server::serve(socket, router, stopped(stop.clone())));
+            let limits = Limits::from_settings(&config.server);
+            tasks.spawn(server::serve(socket, router, limits, stopped(stop.clone())));
             ready.ecs = Some(addr);
         }
         Ok((ready, Servers { tasks }))

@@ -37,8 +37,6 @@ pub(crate) enum ApiError {
     NotFound,
     /// A request body where none is expected, or too large.
     BodyTooLarge,
-    /// Header block or URI too large.
-    HeadersTooLarge,
     /// The cache has nothing valid to serve (cold and failing, or expired after STS failures).
     ///
     /// 503: Rust and Go retry 5xx, botocore and JS treat any non-200 as "no credentials", and
@@ -74,7 +72,6 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NoCredentials => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,7 +92,6 @@ impl ApiError {
             Self::AuthWrong => "InvalidAuthorization",
             Self::NotFound => "NotFound",
             Self::BodyTooLarge => "BodyTooLarge",
-            Self::HeadersTooLarge => "HeadersTooLarge",
             Self::NoCredentials => "CredentialsUnavailable",
             Self::Internal => "InternalError",
         }
@@ -116,7 +112,6 @@ impl ApiError {
             Self::AuthWrong => "invalid authorization",
             Self::NotFound => "not found",
             Self::BodyTooLarge => "request body too large",
-            Self::HeadersTooLarge => "request headers too large",
             Self::NoCredentials => "credentials unavailable, try again later",
             Self::Internal => "internal error",
         }
@@ -185,7 +180,6 @@ mod tests {
             ApiError::AuthWrong,
             ApiError::NotFound,
             ApiError::BodyTooLarge,
-            ApiError::HeadersTooLarge,
         ] {
             assert!(e.status().is_client_error(), "{e:?}");
         }

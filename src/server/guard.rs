@@ -6,8 +6,8 @@
 //! - `Host` (DNS rebinding, after aws-vault's `withSecurityChecks`): the listener's own IP,
 //!   `localhost`, or one of the AWS metadata addresses; any port. Missing -> 400.
 //! - `OPTIONS` -> 405 and no CORS header is ever sent, so a browser preflight always fails.
-//! - Size: hyper already caps a header block near 400 KiB (axum::serve exposes no knob), so
-//!   this caps it far lower; no endpoint takes a body, so any sizeable body is refused.
+//! - Size: no endpoint takes a body, so any sizeable body is refused. (The header block is
+//!   capped while it arrives, by the accept loop's `max_header_bytes`.)
 //!
 //! Every refusal is a short generic 4xx and an [`AuditEvent::Denied`] with a reason.
 
@@ -25,8 +25,6 @@ use crate::config::IpNet;
 use crate::server::audit_path::audit_path;
 use crate::server::error::ApiError;
 
-/// Header block (names, values, request target) above which a request is refused.
-pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Request bodies above this are refused; no endpoint reads one.
 pub(crate) const MAX_BODY_BYTES: u64 = 1024;
 
@@ -90,15 +88,6 @@ impl Guard {
         }
         if req.method() == Method::OPTIONS {
             return Err(ApiError::MethodNotAllowed);
-        }
-        let header_bytes: usize = req
-            .headers()
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>()
-            + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-        if header_bytes > MAX_HEADER_BYTES {
-            return Err(ApiError::HeadersTooLarge);
         }
         let body_len = req
             .headers()

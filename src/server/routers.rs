@@ -1,19 +1,15 @@
-//! The routers of the two endpoints and [`serve`], which runs one on a listener.
+//! The routers of the two endpoints; `accept` runs one on a listener.
 //!
 //! Layering (outermost first): request log -> CORS stripper -> guard (peer, Host,
 //! OPTIONS, sizes) -> per-listener checks (IMDS token) -> handlers. Handlers only read the
 //! cache; they never call STS themselves.
 
-use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use tower::Layer as _;
 use tracing::Instrument;
 
@@ -72,28 +68,6 @@ fn finish(router: Router, guard: Arc<guard::Guard>) -> Router {
         .layer(middleware::from_fn(log_request))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
-///
-/// The peer address reaches handlers and guards as `ConnectInfo<SocketAddr>`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    // Responses are small and clients (Go: 500 ms to headers) are impatient: no Nagle delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
-
 /// One log line per request: method, matched route (never the raw URI, which may hold a
 /// capability id), status and client; never a header value.
 async fn log_request(req: Request, next: Next) -> Response {
@@ -104,10 +78,12 @@ async fn log_request(req: Request, next: Next) -> Response {
         .map_or("<unmatched>", MatchedPath::as_str)
         .to_owned();
     let client = guard::peer_of(&req).unwrap_or(guard::UNKNOWN_PEER);
-    let span = tracing::info_span!("request", %method, %route, %client);
+    // Debug, not info: under load a line per request would flood the journal; the audit log
+    // is the record of who was served.
+    let span = tracing::debug_span!("request", %method, %route, %client);
     async move {
         let resp = next.run(req).await;
-        tracing::info!(status = resp.status().as_u16(), "answered");
+        tracing::debug!(status = resp.status().as_u16(), "answered");
         resp
     }
     .instrument(span)
@@ -120,6 +96,8 @@ mod tests {
     //! audit log file end to end, and graceful shutdown.
 
     use std::collections::BTreeMap;
+    use std::io;
+    use std::net::SocketAddr;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
@@ -135,6 +113,7 @@ mod tests {
     use crate::cache::{CacheError, Served};
     use crate::random::OsRandom;
     use crate::secret::Secret;
+    use crate::server::accept::serve;
     use crate::server::ecs::{CapabilityIds, EcsConfig};
     use crate::server::imds::ImdsConfig;
     use crate::server::services::Services;
@@ -158,7 +137,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, router, async {
+        let task = tokio::spawn(serve(listener, router, server_limits(), async {
             let _ = stopped.await;
         }));
         Running { addr, stop, task }
@@ -203,6 +182,7 @@ mod tests {
         let imds_task = tokio::spawn(serve(
             listener,
             imds_router(imds_state(imds_addr, services.clone(), false)),
+            server_limits(),
             async {
                 let _ = stopped.await;
             },
@@ -336,9 +316,14 @@ mod tests {
         // v1 on, so one request suffices.
         let state = imds_state(addr, services, true);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, imds_router(state), async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            imds_router(state),
+            server_limits(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let req = Request::get("/latest/meta-data/iam/security-credentials/dev-role")
             .header("host", "localhost")
             .body(Body::empty())

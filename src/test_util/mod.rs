@@ -108,18 +108,26 @@ impl Random for FixedRandom {
     }
 }
 
-/// The built-in `[aws]` defaults, in eu-west-1, reading profile files that do not exist.
-pub(crate) fn aws_settings() -> AwsSettings {
+/// The built-in configuration, reading profile files that do not exist.
+pub(crate) fn default_config() -> Config {
     let env = Env::from_pairs([("HOME", "/nonexistent")]);
     let paths = DefaultPaths {
         config_file: None,
         state_dir: Some("/nonexistent/state".into()),
     };
-    let mut aws = Config::defaults(&paths, &env)
-        .expect("the built-in defaults are valid")
-        .aws;
+    Config::defaults(&paths, &env).expect("the built-in defaults are valid")
+}
+
+/// The built-in `[aws]` defaults, in eu-west-1.
+pub(crate) fn aws_settings() -> AwsSettings {
+    let mut aws = default_config().aws;
     aws.region = "eu-west-1".into();
     aws
+}
+
+/// The built-in `[server]` limits.
+pub(crate) fn server_limits() -> crate::server::Limits {
+    crate::server::Limits::from_settings(&default_config().server)
 }
 
 pub(crate) fn cache_settings() -> CacheSettings {

@@ -12,7 +12,7 @@ use credvend::clock::SystemClock;
 use credvend::random::OsRandom;
 use credvend::secret::{Credentials, Secret};
 use credvend::server::{
-    EcsConfig, EcsState, ImdsConfig, ImdsState, Services, ecs_router, imds_router,
+    EcsConfig, EcsState, ImdsConfig, ImdsState, Limits, Services, ecs_router, imds_router,
     load_or_create_capabilities, load_or_create_token, serve,
 };
 use credvend::sts::BoxFuture;
@@ -25,6 +25,17 @@ use crate::support;
 const KEY_ID: &str = "ASIAPEERTESTEXAMPLE1";
 const SECRET: &str = "peerSECRETmarker/K7MDENG+bPxRfiCYEXAMPLE";
 const TOKEN: &str = "peerSESSIONTOKENmarkerIQoJb3JpZ2luX2VjE";
+
+/// The built-in `[server]` limits.
+fn default_limits(home: &Path) -> Limits {
+    let paths = credvend::config::DefaultPaths {
+        config_file: None,
+        state_dir: Some(home.join("state")),
+    };
+    let env = credvend::env::Env::from_pairs([("HOME", home.display().to_string())]);
+    let config = credvend::config::Config::defaults(&paths, &env).expect("built-in defaults");
+    Limits::from_settings(&config.server)
+}
 
 /// Serves one fixed session for any profile, valid for an hour of real time.
 #[derive(Debug)]
@@ -131,10 +142,11 @@ async fn botocore_reads_credentials_from_the_imds_and_ecs_endpoints() {
     let ecs = ecs_router(EcsState::new(ecs, services()));
     let (stop_imds, imds_stopped) = oneshot::channel::<()>();
     let (stop_ecs, ecs_stopped) = oneshot::channel::<()>();
-    let imds_task = tokio::spawn(serve(imds_listener, imds, async {
+    let limits = default_limits(&home);
+    let imds_task = tokio::spawn(serve(imds_listener, imds, limits.clone(), async {
         let _ = imds_stopped.await;
     }));
-    let ecs_task = tokio::spawn(serve(ecs_listener, ecs, async {
+    let ecs_task = tokio::spawn(serve(ecs_listener, ecs, limits, async {
         let _ = ecs_stopped.await;
     }));
 

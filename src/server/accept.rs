@@ -1,0 +1,259 @@
+//! credvend's own accept loop: hyper's HTTP/1 connection driver under limits that one
+//! misbehaving local process cannot get past, with axum doing the routing.
+//!
+//! - A request's header must arrive whole within `header_read_timeout`, counted from when the
+//!   connection opens or its previous response went out: idle keep-alive connections and
+//!   one-byte-a-second senders are closed by the same timer.
+//! - At most `max_header_bytes` are buffered before a request is refused with 431, so a flood
+//!   of unfinished headers costs little memory.
+//! - At most `max_connections` open connections per listener and `max_connections_per_client`
+//!   per client address; a connection beyond is answered one 503 and closed, while the open
+//!   ones keep being served.
+//! - Accept errors (EMFILE and the like) are logged at most once per interval, with a count,
+//!   and followed by a short pause instead of a busy loop.
+//! - Each connection's peer goes to the handlers as `ConnectInfo<SocketAddr>`; the per-client
+//!   rate limit ([`super::limit`]) is checked before routing.
+//!
+//! On shutdown the loop stops accepting, asks every connection to finish its request in flight
+//! and close, and returns when all have.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt as _;
+
+use super::limit::RateLimiter;
+use crate::config::ServerSettings;
+
+/// How long the loop pauses after an accept error (EMFILE: a busy loop would not help).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one log line per kind of trouble in this long.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// What a shed connection gets before it is closed.
+const SHED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\n\
+content-length: 0\r\nconnection: close\r\n\r\n";
+
+/// What one listener's connections are held to.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// See the module header.
+    pub header_read_timeout: Duration,
+    /// See the module header.
+    pub max_header_bytes: usize,
+    /// Open connections on this listener.
+    pub max_connections: usize,
+    /// Open connections per client address on this listener.
+    pub max_connections_per_client: usize,
+    /// Requests per second per client address (0: no limit), and the burst above it.
+    pub rate_limit: (u32, u32),
+    /// IP TTL / hop limit of every response (non-loopback IMDS listeners: a container one
+    /// more hop away cannot talk to it).
+    pub hop_limit: Option<u8>,
+}
+
+impl Limits {
+    /// The limits of `[server]`, without a hop limit.
+    #[must_use]
+    pub fn from_settings(settings: &ServerSettings) -> Self {
+        Self {
+            header_read_timeout: settings.header_read_timeout,
+            max_header_bytes: settings.max_header_bytes,
+            max_connections: settings.max_connections,
+            max_connections_per_client: settings.max_connections_per_client,
+            rate_limit: (settings.rate_limit_per_second, settings.rate_limit_burst),
+            hop_limit: None,
+        }
+    }
+}
+
+/// Open connections, in all and per client address.
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// A slot in [`Counts`], given back when the connection ends.
+#[derive(Debug)]
+struct Slot {
+    counts: Arc<Mutex<Counts>>,
+    client: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.total -= 1;
+        if let Some(n) = counts.per_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Logs one kind of trouble at most once per [`LOG_INTERVAL`], with how often it happened.
+#[derive(Debug)]
+struct Throttled {
+    what: &'static str,
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Throttled {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            last: None,
+            unlogged: 0,
+        }
+    }
+
+    fn hit(&mut self, listener: SocketAddr, detail: &dyn std::fmt::Display) {
+        self.unlogged += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= LOG_INTERVAL)
+        {
+            tracing::warn!(%listener, count = self.unlogged, "{}: {detail}", self.what);
+            self.last = Some(now);
+            self.unlogged = 0;
+        }
+    }
+}
+
+/// Serves `router` on `listener` under `limits` until `shutdown` completes, then lets open
+/// requests finish and returns.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
+        // hyper refuses a buffer under 8 KiB; a little room above the header cap lets it see
+        // the cap crossed rather than the buffer full.
+        .max_buf_size((limits.max_header_bytes + 1024).max(8192))
+        .keep_alive(true);
+    let counts = Arc::new(Mutex::new(Counts::default()));
+    let limiter = Arc::new(RateLimiter::new(limits.rate_limit.0, limits.rate_limit.1));
+    let (closing_tx, closing) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut accept_errors = Throttled::new("cannot accept connections");
+    let mut shed = Throttled::new("connection limit reached; shedding new connections");
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            // Reap finished connection tasks as they end, so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_errors.hit(local, &e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let client = peer.ip().to_canonical();
+        let Some(slot) = admit(&counts, client, &limits) else {
+            shed.hit(local, &format_args!("refused {peer}"));
+            // Best effort: one write that cannot block, then close.
+            let _ = stream.try_write(SHED_RESPONSE);
+            continue;
+        };
+        prepare(&stream, limits.hop_limit);
+        let service = hyper::service::service_fn({
+            let router = router.clone();
+            let limiter = limiter.clone();
+            move |mut req: hyper::Request<Incoming>| {
+                let router = router.clone();
+                let refused = limiter.check(client);
+                async move {
+                    if let Some(retry_after) = refused {
+                        return Ok(super::limit::too_many(retry_after));
+                    }
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    router.oneshot(req).await
+                }
+            }
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut closing = closing.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = async { let _ = closing.wait_for(|c| *c).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = closing_tx.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Takes a connection slot for `client`, or `None` when a limit is reached.
+fn admit(counts: &Arc<Mutex<Counts>>, client: IpAddr, limits: &Limits) -> Option<Slot> {
+    let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+    let mine = c.per_client.get(&client).copied().unwrap_or(0);
+    if c.total >= limits.max_connections || mine >= limits.max_connections_per_client {
+        return None;
+    }
+    c.total += 1;
+    *c.per_client.entry(client).or_insert(0) += 1;
+    Some(Slot {
+        counts: counts.clone(),
+        client,
+    })
+}
+
+/// Socket options of an accepted connection: no Nagle delay (responses are small and Go gives
+/// up after 500 ms), and the hop limit when one is set.
+fn prepare(stream: &TcpStream, hop_limit: Option<u8>) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    if let Some(hops) = hop_limit
+        && let Err(e) = set_hop_limit(stream, hops)
+    {
+        tracing::warn!(error = %e, "cannot set the hop limit of a connection");
+    }
+}
+
+/// Sets the IP TTL (IPv4) or unicast hop limit (IPv6) of `stream`'s outgoing packets.
+pub(crate) fn set_hop_limit(stream: &TcpStream, hops: u8) -> std::io::Result<()> {
+    match stream.local_addr()? {
+        SocketAddr::V4(_) => stream.set_ttl(u32::from(hops)),
+        SocketAddr::V6(_) => nix::sys::socket::setsockopt(
+            stream,
+            nix::sys::socket::sockopt::Ipv6Ttl,
+            &i32::from(hops),
+        )
+        .map_err(std::io::Error::from),
+    }
+}
