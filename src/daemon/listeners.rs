@@ -57,6 +57,7 @@ pub(super) struct Servers {
 impl Listeners {
     /// Binds every configured listener.
     pub async fn bind(config: &Config) -> Result<Self, DaemonError> {
+        raise_fd_limit();
         let mut imds = Vec::with_capacity(config.imds.len());
         for listener in &config.imds {
             imds.push(bind(listener.listen, "imds").await?);
@@ -149,6 +150,21 @@ impl Servers {
         if drained.is_err() {
             warn!("requests still running after {DRAIN_TIMEOUT:?}; exiting anyway");
         }
+    }
+}
+
+/// Lifts the soft limit on open files to the hard one: every client connection is a file, and
+/// the connection caps, not a low default limit, should be what sheds load.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                warn!(error = %e, soft, hard, "cannot raise the open-file limit");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot read the open-file limit"),
     }
 }
 

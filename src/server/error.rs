@@ -21,7 +21,7 @@ pub(crate) enum ApiError {
     BadHost,
     /// A peer outside loopback and the listener's allowed networks.
     PeerNotAllowed,
-    /// A token PUT that came through a proxy (`X-Forwarded-For`).
+    /// A token PUT that came through a proxy (`X-Forwarded-For` or `Forwarded`).
     Forwarded,
     /// `OPTIONS` (never answered permissively: no CORS) or a method a route does not take.
     MethodNotAllowed,

@@ -1,10 +1,11 @@
 //! The checks every request passes before a handler sees it, on both listeners.
 //!
-//! - Peer: loopback only, unless the listener sits on a configured non-loopback address; then
-//!   loopback (local processes) and the listener's allowed networks. A v4-mapped v6 peer counts
-//!   as its v4 address.
+//! - Peer: loopback only, unless the listener has `allowed_networks`; then those networks (on
+//!   a loopback listener too), and on a non-loopback listener also this host's own processes.
+//!   A v4-mapped v6 peer counts as its v4 address.
 //! - `Host` (DNS rebinding, after aws-vault's `withSecurityChecks`): the listener's own IP,
-//!   `localhost`, or one of the AWS metadata addresses; any port. Missing -> 400.
+//!   `localhost`, or one of the AWS metadata addresses; any port. Missing -> 400. The
+//!   authority of an absolute-form request target is held to the same rule.
 //! - `OPTIONS` -> 405 and no CORS header is ever sent, so a browser preflight always fails.
 //! - Size: no endpoint takes a body, so any sizeable body is refused. (The header block is
 //!   capped while it arrives, by the accept loop's `max_header_bytes`.)
@@ -86,6 +87,13 @@ impl Guard {
         if !self.host_allowed(host) {
             return Err(ApiError::BadHost);
         }
+        // An absolute-form target (`GET http://host/...`) names a host too; it must be ours
+        // as much as `Host` must.
+        if let Some(authority) = req.uri().authority()
+            && !self.host_allowed(authority.as_str())
+        {
+            return Err(ApiError::BadHost);
+        }
         if req.method() == Method::OPTIONS {
             return Err(ApiError::MethodNotAllowed);
         }
@@ -101,13 +109,17 @@ impl Guard {
         Ok(())
     }
 
+    /// Without `allowed_networks`, loopback peers only. With it, the listed networks, on every
+    /// listener (a loopback one too); a non-loopback listener also admits this host's own
+    /// processes, which reach it from loopback or from the listener's own address.
     fn peer_allowed(&self, peer: IpAddr) -> bool {
         let peer = peer.to_canonical();
-        if peer.is_loopback() {
-            return true;
+        if self.allowed_networks.is_empty() {
+            return peer.is_loopback();
         }
         let listen = self.listen.ip().to_canonical();
-        !listen.is_loopback() && self.allowed_networks.iter().any(|n| n.contains(peer))
+        let local = !listen.is_loopback() && (peer.is_loopback() || peer == listen);
+        local || self.allowed_networks.iter().any(|n| n.contains(peer))
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -232,8 +244,8 @@ mod tests {
     }
 
     #[test]
-    fn loopback_listener_admits_only_loopback_peers() {
-        let g = guard("127.0.0.1:8169", &[("10.0.0.0", 8)]);
+    fn without_networks_a_listener_admits_only_loopback_peers() {
+        let g = guard("127.0.0.1:8169", &[]);
         assert!(g.peer_allowed("127.0.0.1".parse().unwrap()));
         assert!(g.peer_allowed("::ffff:127.0.0.1".parse().unwrap()));
         assert!(g.peer_allowed("::1".parse().unwrap()));
@@ -241,11 +253,25 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_listener_admits_its_networks() {
+    fn a_loopback_listener_honours_its_networks_too() {
+        let g = guard("127.0.0.2:8169", &[("127.0.0.5", 32)]);
+        assert!(g.peer_allowed("127.0.0.5".parse().unwrap()));
+        assert!(!g.peer_allowed("127.0.0.1".parse().unwrap()));
+        assert!(!g.peer_allowed("127.0.0.3".parse().unwrap()));
+        let g = guard("127.0.0.1:8169", &[("10.0.0.0", 8)]);
+        assert!(g.peer_allowed("10.0.0.5".parse().unwrap()));
+        assert!(!g.peer_allowed("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn non_loopback_listener_admits_its_networks_and_this_hosts_processes() {
         let g = guard("169.254.169.254:80", &[("172.17.0.0", 16)]);
         assert!(g.peer_allowed("172.17.0.2".parse().unwrap()));
         assert!(g.peer_allowed("::ffff:172.17.0.2".parse().unwrap()));
         assert!(!g.peer_allowed("192.168.1.9".parse().unwrap()));
+        // A local process reaches the address from loopback or from the address itself.
+        assert!(g.peer_allowed("127.0.0.1".parse().unwrap()));
+        assert!(g.peer_allowed("169.254.169.254".parse().unwrap()));
     }
 
     #[test]

@@ -33,7 +33,11 @@ use token::{TokenError, TokenIssuer};
 const TOKEN_PATH: &str = "/latest/api/token";
 const TTL_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
 const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
-const FORWARDED_HEADER: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// Proxy headers: a token PUT that carries one came through a proxy, which IMDSv2 refuses.
+const FORWARDED_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("forwarded"),
+];
 
 /// The state of one IMDS listener; cheap to clone.
 #[derive(Clone, Debug)]
@@ -200,7 +204,10 @@ async fn require_token(State(s): State<ImdsState>, req: Request, next: Next) -> 
 
 async fn put_token(State(s): State<ImdsState>, req: Request) -> Response {
     let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    if req.headers().contains_key(FORWARDED_HEADER) {
+    if FORWARDED_HEADERS
+        .iter()
+        .any(|h| req.headers().contains_key(h))
+    {
         return s.0.guard.deny(client, TOKEN_PATH, ApiError::Forwarded);
     }
     let ttl = req
@@ -471,15 +478,35 @@ mod tests {
     #[tokio::test]
     async fn token_put_through_a_proxy_is_403_and_audited() {
         let f = fixture(false);
-        let req = request("PUT", TOKEN_PATH, HOST)
-            .header("x-aws-ec2-metadata-token-ttl-seconds", "60")
-            .header("x-forwarded-for", "203.0.113.9")
+        for (name, value) in [
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=203.0.113.9;proto=http"),
+        ] {
+            let req = request("PUT", TOKEN_PATH, HOST)
+                .header("x-aws-ec2-metadata-token-ttl-seconds", "60")
+                .header(name, value)
+                .body(Body::empty())
+                .unwrap();
+            let (resp, body) = send(&f.router, LOCAL, req).await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{name}");
+            assert!(!body.contains("203.0.113.9"));
+        }
+        assert_eq!(f.denied_reasons(), ["ForwardedRequest", "ForwardedRequest"]);
+    }
+
+    #[tokio::test]
+    async fn an_absolute_form_target_must_name_us_like_host() {
+        let f = fixture(true);
+        let req = request("GET", "http://evil.example/latest/meta-data/", HOST)
             .body(Body::empty())
             .unwrap();
-        let (resp, body) = send(&f.router, LOCAL, req).await;
+        let (resp, _) = send(&f.router, LOCAL, req).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-        assert!(!body.contains("203.0.113.9"));
-        assert_eq!(f.denied_reasons(), ["ForwardedRequest"]);
+        assert_eq!(f.denied_reasons(), ["HostNotAllowed"]);
+        let ours = format!("http://{HOST}/latest/meta-data/");
+        let req = request("GET", &ours, HOST).body(Body::empty()).unwrap();
+        let (resp, _) = send(&f.router, LOCAL, req).await;
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 
     #[tokio::test]

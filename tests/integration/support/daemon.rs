@@ -31,6 +31,10 @@ pub const SESSION: &str = "conformance";
 pub struct ImdsSpec {
     pub profile: String,
     pub imdsv1: bool,
+    /// The address to listen on (port 0 or a picked free port is added).
+    pub ip: String,
+    /// More lines for its `[[imds]]` table (e.g. `allowed_networks = [...]`).
+    pub extra: String,
 }
 
 /// What a daemon serves: its own `~/.aws` files and listeners.
@@ -48,6 +52,10 @@ pub struct Spec {
     /// Listen on free ports picked now instead of port 0, so the config file names the real
     /// addresses (as `credvend env` and `credential-process` read them).
     pub fixed_ports: bool,
+    /// TOML appended to the generated config (e.g. a `[server]` table).
+    pub extra_toml: String,
+    /// The daemon's open-file limit (soft and hard), set with `prlimit`.
+    pub fd_limit: Option<u64>,
     /// Write the config where credvend finds it by itself (`$XDG_CONFIG_HOME/credvend/
     /// config.toml`) and start `credvend serve` without `--config`, as a user would.
     pub default_config_location: bool,
@@ -71,6 +79,8 @@ impl Spec {
                 .map(|&imdsv1| ImdsSpec {
                     profile: "app".to_owned(),
                     imdsv1,
+                    ip: "127.0.0.1".to_owned(),
+                    extra: String::new(),
                 })
                 .collect(),
             ecs_profiles: vec!["app".to_owned()],
@@ -78,6 +88,8 @@ impl Spec {
             extra_env: Vec::new(),
             fixed_ports: false,
             default_config_location: false,
+            extra_toml: String::new(),
+            fd_limit: None,
         }
     }
 
@@ -91,10 +103,12 @@ impl Spec {
         let port = || if self.fixed_ports { free_port() } else { 0 };
         for imds in &self.imds {
             toml.push_str(&format!(
-                "[[imds]]\nlisten = \"127.0.0.1:{}\"\nprofile = {:?}\nimdsv1 = {}\n\n",
+                "[[imds]]\nlisten = \"{}:{}\"\nprofile = {:?}\nimdsv1 = {}\n{}\n",
+                imds.ip,
                 port(),
                 imds.profile,
-                imds.imdsv1
+                imds.imdsv1,
+                imds.extra
             ));
         }
         if self.ecs_profiles.is_empty() {
@@ -111,6 +125,7 @@ impl Spec {
             "[audit]\npath = {:?}\n",
             home.path("state/audit.jsonl").display().to_string()
         ));
+        toml.push_str(&self.extra_toml);
         toml
     }
 }
@@ -158,7 +173,16 @@ impl Daemon {
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("notify socket timeout");
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_credvend"));
+        let mut command = match spec.fd_limit {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_credvend"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_credvend")),
+        };
         command.arg("serve");
         if !spec.default_config_location {
             command.arg("--config").arg(&config);
@@ -211,6 +235,22 @@ impl Daemon {
     /// The daemon's home (its `~/.aws` files can be rewritten before a reload).
     pub fn home(&self) -> &Home {
         &self.home
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
+    /// The daemon's resident memory in KiB (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 
     /// Sends `signal` to the daemon.
