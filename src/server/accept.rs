@@ -257,3 +257,71 @@ pub(crate) fn set_hop_limit(stream: &TcpStream, hops: u8) -> std::io::Result<()>
         .map_err(std::io::Error::from),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pair(addr: &str) -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_get_no_nagle_and_the_hop_limit() {
+        let (_client, server) = pair("127.0.0.1:0").await;
+        prepare(&server, Some(1));
+        assert_eq!(server.ttl().unwrap(), 1);
+        assert!(server.nodelay().unwrap());
+        let (_client, server) = pair("127.0.0.1:0").await;
+        let default_ttl = server.ttl().unwrap();
+        prepare(&server, None);
+        assert_eq!(
+            server.ttl().unwrap(),
+            default_ttl,
+            "no hop limit: the system's TTL"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_hop_limit_applies_to_ipv6_too() {
+        let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+            return; // no IPv6 loopback on this host
+        };
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        set_hop_limit(&server, 1).unwrap();
+        let hops =
+            nix::sys::socket::getsockopt(&server, nix::sys::socket::sockopt::Ipv6Ttl).unwrap();
+        assert_eq!(hops, 1);
+        drop(client);
+    }
+
+    #[test]
+    fn slots_are_given_back_when_a_connection_ends() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(1),
+            max_header_bytes: 8192,
+            max_connections: 3,
+            max_connections_per_client: 2,
+            rate_limit: (0, 0),
+            hop_limit: None,
+        };
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let first = admit(&counts, a, &limits).unwrap();
+        let _second = admit(&counts, a, &limits).unwrap();
+        assert!(admit(&counts, a, &limits).is_none(), "per-client cap");
+        let _third = admit(&counts, b, &limits).unwrap();
+        assert!(admit(&counts, b, &limits).is_none(), "listener cap");
+        drop(first);
+        assert!(admit(&counts, a, &limits).is_some(), "a slot came back");
+    }
+}
