@@ -62,10 +62,16 @@ pub fn ecs_router(state: EcsState) -> Router {
 }
 
 fn finish(router: Router, guard: Arc<guard::Guard>) -> Router {
-    router
+    let router = router
         .layer(middleware::from_fn_with_state(guard, guard::guard))
-        .layer(middleware::from_fn(guard::no_cors))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(guard::no_cors));
+    // The request log costs a layer per request; leave it out unless someone will read it
+    // (the log filter is fixed at start).
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        router.layer(middleware::from_fn(log_request))
+    } else {
+        router
+    }
 }
 
 /// One log line per request: method, matched route (never the raw URI, which may hold a
