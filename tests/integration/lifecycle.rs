@@ -140,6 +140,26 @@ fn readiness_with_the_bound_addresses_and_stopping_are_reported_to_systemd() {
 }
 
 #[test]
+fn under_journald_log_lines_carry_no_colour_and_no_timestamp_of_their_own() {
+    let Some(m) = moto() else { return };
+    let mut spec = Spec::app(m, &[true]);
+    spec.journal_stream = true;
+    spec.extra_env = vec![("TERM".into(), "xterm-256color".into())];
+    let mut daemon = Daemon::start(m, &spec);
+    assert!(daemon.stop().success());
+    let stderr = daemon.stderr();
+    let ready = stderr
+        .lines()
+        .find(|l| l.contains("credvend ready"))
+        .unwrap_or_else(|| panic!("no ready line:\n{stderr}"));
+    assert!(
+        ready.starts_with(" INFO ") || ready.starts_with("INFO "),
+        "{ready:?}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "colour codes:\n{stderr}");
+}
+
+#[test]
 fn serve_refuses_a_bad_config_naming_the_key() {
     let Some(m) = moto() else { return };
     let home = Home::new();

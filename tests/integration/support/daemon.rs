@@ -56,6 +56,8 @@ pub struct Spec {
     pub extra_toml: String,
     /// The daemon's open-file limit (soft and hard), set with `prlimit`.
     pub fd_limit: Option<u64>,
+    /// Give the daemon its stderr as systemd does for the journal: `JOURNAL_STREAM` naming it.
+    pub journal_stream: bool,
     /// Write the config where credvend finds it by itself (`$XDG_CONFIG_HOME/credvend/
     /// config.toml`) and start `credvend serve` without `--config`, as a user would.
     pub default_config_location: bool,
@@ -90,6 +92,7 @@ impl Spec {
             default_config_location: false,
             extra_toml: String::new(),
             fd_limit: None,
+            journal_stream: false,
         }
     }
 
@@ -199,8 +202,20 @@ impl Daemon {
             command.env("RUST_LOG", level);
         }
         command.envs(spec.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let journal = spec.journal_stream.then(|| {
+            let (read, write) = nix::unistd::pipe().expect("pipe");
+            let st = nix::sys::stat::fstat(&write).expect("fstat the pipe");
+            command
+                .env("JOURNAL_STREAM", format!("{}:{}", st.st_dev, st.st_ino))
+                .stderr(Stdio::from(write));
+            std::fs::File::from(read)
+        });
         let mut child = command.spawn().expect("spawn credvend serve");
-        let (stderr, reader) = capture(child.stderr.take().expect("daemon stderr"));
+        // The parent's copy of the write end went with the Command; the read end is ours.
+        let (stderr, reader) = match journal {
+            Some(read) => capture(read),
+            None => capture(child.stderr.take().expect("daemon stderr")),
+        };
         let mut daemon = Self {
             child: Some(child),
             home,
