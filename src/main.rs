@@ -53,12 +53,17 @@ impl From<String> for Done {
 /// Runs the subcommand.
 fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
     let config = Config::load(cli.config.as_deref(), &env)?;
+    // Before any thread starts: taking the sockets clears LISTEN_FDS from the environment.
+    let passed = match cli.command {
+        Command::Serve => daemon::inherited_listeners()?,
+        _ => Vec::new(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let text = match cli.command {
         Command::Serve => {
-            runtime.block_on(daemon::serve(config, env))?;
+            runtime.block_on(daemon::serve(config, env, passed))?;
             String::new()
         }
         Command::Doctor => {

@@ -38,6 +38,27 @@ pub enum DaemonError {
         /// The cause.
         source: io::Error,
     },
+    /// A socket passed by the supervisor could not be used.
+    #[error("cannot use the sockets passed by the supervisor (LISTEN_FDS)")]
+    Activation(#[source] io::Error),
+    /// Socket activation passed no socket for a configured listener.
+    #[error(
+        "socket activation passed no socket for the {what} listener on {addr}; add it to the .socket unit or change the config"
+    )]
+    NotPassed {
+        /// The configured address.
+        addr: SocketAddr,
+        /// `imds` or `ecs`.
+        what: &'static str,
+    },
+    /// Socket activation passed a socket no listener is configured for.
+    #[error(
+        "socket activation passed a socket on {addr}, which no listener in the config uses; the .socket unit and the config must name the same addresses"
+    )]
+    NotConfigured {
+        /// The passed socket's address.
+        addr: SocketAddr,
+    },
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers")]
     Signals(#[source] io::Error),

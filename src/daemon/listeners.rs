@@ -69,6 +69,49 @@ impl Listeners {
         Ok(Self { imds, ecs })
     }
 
+    /// The configured listeners from sockets a supervisor passed (socket activation), each
+    /// matched by its address; or, when none were passed, [`bind`](Self::bind). Every passed
+    /// socket must be a configured listener and every configured listener must be passed.
+    pub async fn adopt_or_bind(
+        config: &Config,
+        passed: Vec<std::net::TcpListener>,
+    ) -> Result<Self, DaemonError> {
+        if passed.is_empty() {
+            return Self::bind(config).await;
+        }
+        raise_fd_limit();
+        let mut pool = Vec::with_capacity(passed.len());
+        for socket in passed {
+            let addr = socket.local_addr().map_err(DaemonError::Activation)?;
+            pool.push((addr, socket));
+        }
+        let mut take = |want: SocketAddr, what: &'static str| {
+            let i = pool
+                .iter()
+                .position(|(addr, _)| *addr == want)
+                .ok_or(DaemonError::NotPassed { addr: want, what })?;
+            let (_, socket) = pool.swap_remove(i);
+            socket
+                .set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(socket))
+                .map_err(DaemonError::Activation)
+        };
+        let imds = config
+            .imds
+            .iter()
+            .map(|l| take(l.listen, "imds"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ecs = match &config.ecs {
+            Some(ecs) => Some(take(ecs.listen, "ecs")?),
+            None => None,
+        };
+        if let Some((addr, _)) = pool.first() {
+            return Err(DaemonError::NotConfigured { addr: *addr });
+        }
+        info!("serving on sockets passed by the supervisor");
+        Ok(Self { imds, ecs })
+    }
+
     /// Starts a server on each socket; they stop when `stop` turns true.
     pub(super) fn start(
         self,

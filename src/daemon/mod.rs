@@ -9,6 +9,7 @@
 //! - `profiles`: which profiles are served, and what IMDS shows as the instance.
 //! - `notify`: systemd readiness.
 
+mod activation;
 mod error;
 mod listeners;
 mod notify;
@@ -33,6 +34,7 @@ use crate::server::Services;
 use crate::sts::Sts;
 use crate::sts::client::StsClient;
 
+pub use activation::inherited_listeners;
 pub use error::DaemonError;
 pub use listeners::{Listeners, Ready};
 
@@ -58,8 +60,13 @@ pub enum Event {
     Reloaded(bool),
 }
 
-/// Runs `credvend serve` until SIGTERM or SIGINT.
-pub async fn serve(config: Config, env: Env) -> Result<(), DaemonError> {
+/// Runs `credvend serve` until SIGTERM or SIGINT, on the sockets a supervisor `passed` (see
+/// [`inherited_listeners`]) or, without any, on sockets it binds itself.
+pub async fn serve(
+    config: Config,
+    env: Env,
+    passed: Vec<std::net::TcpListener>,
+) -> Result<(), DaemonError> {
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let random: Arc<dyn Random> = Arc::new(OsRandom);
     let sts = Arc::new(StsClient::new(&config.aws, clock.clone(), random.clone())?);
@@ -69,7 +76,7 @@ pub async fn serve(config: Config, env: Env) -> Result<(), DaemonError> {
         random,
         sts,
     };
-    let listeners = Listeners::bind(&config).await?;
+    let listeners = Listeners::adopt_or_bind(&config, passed).await?;
     let (shutdown, reloads) = signals::install().map_err(DaemonError::Signals)?;
     let (events, _) = mpsc::unbounded_channel();
     run(config, deps, listeners, shutdown, reloads, events).await

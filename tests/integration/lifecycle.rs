@@ -4,7 +4,7 @@
 
 use nix::sys::signal::Signal;
 
-use crate::support::daemon::{Daemon, SESSION, Spec};
+use crate::support::daemon::{Daemon, SESSION, Spec, free_port, poke};
 use crate::support::home::{Home, text};
 use crate::support::http::http;
 use crate::support::moto::{Seeded, moto};
@@ -157,6 +157,69 @@ fn under_journald_log_lines_carry_no_colour_and_no_timestamp_of_their_own() {
         "{ready:?}"
     );
     assert!(!stderr.contains('\u{1b}'), "colour codes:\n{stderr}");
+}
+
+#[test]
+fn socket_activation_serves_on_the_sockets_the_supervisor_passed() {
+    let Some(m) = moto() else { return };
+    let mut spec = Spec::app(m, &[true]);
+    spec.fixed_ports = true;
+    spec.socket_activation = true;
+    let daemon = Daemon::start(m, &spec);
+    assert!(
+        daemon
+            .stderr()
+            .contains("serving on sockets passed by the supervisor"),
+        "{}",
+        daemon.stderr()
+    );
+    let (role, creds) = crate::support::http::imds_credentials(&daemon.imds_url(true));
+    assert_eq!(role, "app");
+    assert!(creds["AccessKeyId"].is_string());
+    assert_eq!(
+        ecs_key(&daemon, "app").map(|k| k.starts_with("ASIA")),
+        Ok(true)
+    );
+}
+
+#[test]
+fn socket_activation_without_a_configured_listener_is_refused_naming_it() {
+    let Some(m) = moto() else { return };
+    let home = Home::new();
+    let (imds, ecs) = (free_port(), free_port());
+    let config = home.path("credvend.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[[imds]]\nlisten = \"127.0.0.1:{imds}\"\nprofile = \"app\"\n\
+             [ecs]\nlisten = \"127.0.0.1:{ecs}\"\nprofiles = [\"app\"]\n",
+            home.path("state").display().to_string()
+        ),
+    )
+    .unwrap();
+    // Only the IMDS address is passed.
+    let child = std::process::Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(format!("127.0.0.1:{imds}"))
+        .arg(env!("CARGO_BIN_EXE_credvend"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_clear()
+        .envs(crate::support::scrubbed_env(Some(&home.root)))
+        .env("AWS_ENDPOINT_URL_STS", &m.url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate");
+    poke(&[format!("127.0.0.1:{imds}").parse().unwrap()]);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "socket activation passed no socket for the ecs listener on 127.0.0.1:{ecs}"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -58,6 +58,9 @@ pub struct Spec {
     pub fd_limit: Option<u64>,
     /// Give the daemon its stderr as systemd does for the journal: `JOURNAL_STREAM` naming it.
     pub journal_stream: bool,
+    /// Start it through `systemd-socket-activate`, which binds every configured listener and
+    /// passes the sockets (needs `fixed_ports`).
+    pub socket_activation: bool,
     /// Write the config where credvend finds it by itself (`$XDG_CONFIG_HOME/credvend/
     /// config.toml`) and start `credvend serve` without `--config`, as a user would.
     pub default_config_location: bool,
@@ -93,6 +96,7 @@ impl Spec {
             extra_toml: String::new(),
             fd_limit: None,
             journal_stream: false,
+            socket_activation: false,
         }
     }
 
@@ -176,7 +180,25 @@ impl Daemon {
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("notify socket timeout");
 
+        let listen = listen_addresses(&std::fs::read_to_string(&config).expect("read config"));
         let mut command = match spec.fd_limit {
+            _ if spec.socket_activation => {
+                let mut c = Command::new("systemd-socket-activate");
+                for addr in &listen {
+                    c.arg("-l").arg(addr.to_string());
+                }
+                // It passes on only the variables it is told to (from its own environment).
+                let names = super::scrubbed_env(None).into_iter().map(|(k, _)| k);
+                let extra = spec.extra_env.iter().map(|(k, _)| k.clone());
+                for name in names
+                    .chain(extra)
+                    .chain(["AWS_ENDPOINT_URL_STS", "NOTIFY_SOCKET", "RUST_LOG"].map(str::to_owned))
+                {
+                    c.arg("-E").arg(name);
+                }
+                c.arg(env!("CARGO_BIN_EXE_credvend"));
+                c
+            }
             Some(n) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}:{n}"))
@@ -211,6 +233,10 @@ impl Daemon {
             std::fs::File::from(read)
         });
         let mut child = command.spawn().expect("spawn credvend serve");
+        if spec.socket_activation {
+            // systemd-socket-activate starts the program at the first connection.
+            poke(&listen);
+        }
         // The parent's copy of the write end went with the Command; the read end is ours.
         let (stderr, reader) = match journal {
             Some(read) => capture(read),
@@ -426,6 +452,29 @@ impl Drop for Daemon {
 struct Ready {
     imds: Vec<SocketAddr>,
     ecs: Option<SocketAddr>,
+}
+
+/// The `listen = "ADDR"` values of a generated config, in order.
+pub fn listen_addresses(toml: &str) -> Vec<SocketAddr> {
+    toml.lines()
+        .filter_map(|l| l.trim().strip_prefix("listen = \""))
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+/// Connects once to the first of `addrs` that accepts, within a few seconds.
+pub fn poke(addrs: &[SocketAddr]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if addrs
+            .iter()
+            .any(|a| std::net::TcpStream::connect(a).is_ok())
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on {addrs:?}");
 }
 
 /// A port on 127.0.0.1 that was free a moment ago (the OS does not hand it out again at once).
