@@ -13,6 +13,7 @@ mod host;
 mod lifecycle;
 mod profiles;
 mod server;
+mod service_files;
 mod sigv4_botocore;
 mod sigv4_vectors;
 mod support;
