@@ -56,6 +56,14 @@ impl Env {
             .filter(|v| !v.is_empty())
     }
 
+    /// This environment with `name` set to `value` (after a privilege drop: the new user's
+    /// `HOME`, `USER` and `LOGNAME`).
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.vars.insert(name.to_owned(), value.into());
+        self
+    }
+
     /// The user's home directory, from `HOME`.
     #[must_use]
     pub fn home(&self) -> Option<&str> {

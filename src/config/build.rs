@@ -33,6 +33,12 @@ fn profile_from_env() -> String {
 pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Result<Config> {
     let home = env.home();
     let state_dir = state_dir(raw.state_dir.as_deref(), defaults, env)?;
+    let run_as = match &raw.run_as {
+        Some(user) if user.is_empty() || user.contains(['/', ':', '\0']) => {
+            return Err(invalid("run_as", format!("{user:?} is not a user name")));
+        }
+        other => other.clone(),
+    };
     let aws = aws(&raw.aws, env)?;
     let cache = cache(&raw.cache)?;
     let server = server(&raw.server)?;
@@ -60,6 +66,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
     Ok(Config {
         file: None,
         state_dir,
+        run_as,
         aws,
         cache,
         server,

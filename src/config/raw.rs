@@ -8,6 +8,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     pub(super) state_dir: Option<String>,
+    pub(super) run_as: Option<String>,
     #[serde(default)]
     pub(super) aws: RawAws,
     #[serde(default)]

@@ -102,6 +102,8 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// Where credvend keeps its ECS token, capability ids and audit log by default.
     pub state_dir: PathBuf,
+    /// `run_as`: the user to become once the listeners are bound (started as root).
+    pub run_as: Option<String>,
     /// `[aws]`.
     pub aws: AwsSettings,
     /// `[cache]`.
@@ -244,6 +246,23 @@ impl DefaultPaths {
                     .unwrap_or_else(|| d.data_local_dir())
                     .to_path_buf()
             }),
+        }
+    }
+}
+
+impl DefaultPaths {
+    /// The platform's default places under another user's `home` (after a `run_as` drop, when
+    /// the process environment still names root's home).
+    #[must_use]
+    pub fn under_home(home: &std::path::Path) -> Self {
+        let state = if cfg!(target_os = "macos") {
+            home.join("Library/Application Support").join(APP_NAME)
+        } else {
+            home.join(".local/state").join(APP_NAME)
+        };
+        Self {
+            config_file: None,
+            state_dir: Some(state),
         }
     }
 }

@@ -59,6 +59,31 @@ pub enum DaemonError {
         /// The passed socket's address.
         addr: SocketAddr,
     },
+    /// `run_as` is set but credvend did not start as root.
+    #[error("run_as = {user:?} needs credvend to start as root (to bind, then become that user)")]
+    NotRoot {
+        /// The configured user.
+        user: String,
+    },
+    /// `run_as` names no user.
+    #[error("run_as names no usable user: {0}")]
+    NoSuchUser(String),
+    /// A step of the privilege drop failed.
+    #[error("cannot become {user}: cannot {what}")]
+    Drop {
+        /// The configured user.
+        user: String,
+        /// The step.
+        what: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+    /// After the drop the process could become root again.
+    #[error("after becoming {0}, credvend could still become root; refusing to serve")]
+    StillRoot(String),
+    /// credvend's config could not be read again as the `run_as` user.
+    #[error("cannot read the config again as the run_as user")]
+    Config(#[source] crate::config::ConfigError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers")]
     Signals(#[source] io::Error),

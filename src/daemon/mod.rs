@@ -13,6 +13,7 @@ mod activation;
 mod error;
 mod listeners;
 mod notify;
+mod privilege;
 mod profiles;
 mod reload;
 mod signals;
@@ -21,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::audit::{AuditLog, AuditSink, NoAudit};
 use crate::cache::CredentialCache;
@@ -67,6 +68,8 @@ pub async fn serve(
     env: Env,
     passed: Vec<std::net::TcpListener>,
 ) -> Result<(), DaemonError> {
+    let listeners = Listeners::adopt_or_bind(&config, passed).await?;
+    let (config, env) = become_run_as(config, env)?;
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let random: Arc<dyn Random> = Arc::new(OsRandom);
     let sts = Arc::new(StsClient::new(&config.aws, clock.clone(), random.clone())?);
@@ -76,10 +79,31 @@ pub async fn serve(
         random,
         sts,
     };
-    let listeners = Listeners::adopt_or_bind(&config, passed).await?;
     let (shutdown, reloads) = signals::install().map_err(DaemonError::Signals)?;
     let (events, _) = mpsc::unbounded_channel();
     run(config, deps, listeners, shutdown, reloads, events).await
+}
+
+/// With `run_as`, becomes that user (listeners are bound by now) and reads the config again
+/// under the user's home, so `~` and the default state directory are the user's.
+fn become_run_as(config: Config, env: Env) -> Result<(Config, Env), DaemonError> {
+    let Some(user) = config.run_as.clone() else {
+        if nix::unistd::geteuid().is_root() {
+            warn!("serving as root: set run_as to the user whose ~/.aws credvend should read");
+        }
+        return Ok((config, env));
+    };
+    let dropped = privilege::drop_to(&user)?;
+    let home = dropped.home.display().to_string();
+    let env = env
+        .with("HOME", home)
+        .with("USER", dropped.name.clone())
+        .with("LOGNAME", dropped.name.clone());
+    let defaults = crate::config::DefaultPaths::under_home(&dropped.home);
+    let config =
+        Config::load_with(config.file.as_deref(), &defaults, &env).map_err(DaemonError::Config)?;
+    info!(user = %dropped.name, "running as {} from now on", dropped.name);
+    Ok((config, env))
 }
 
 /// Serves `config` on `listeners` until `shutdown` resolves; each item of `reloads` reloads

@@ -222,6 +222,66 @@ fn socket_activation_without_a_configured_listener_is_refused_naming_it() {
     );
 }
 
+/// Whether this test process is root; `false` (with a note) locally otherwise, a failure
+/// under CI, where the tests run as root.
+fn root(what: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        !crate::support::in_ci(),
+        "{what} needs root, and CI runs as root"
+    );
+    eprintln!("skipping {what}: needs root");
+    false
+}
+
+#[test]
+fn started_as_root_with_run_as_it_becomes_that_user_and_still_serves() {
+    let Some(m) = moto() else { return };
+    if !root("the privilege drop test") {
+        return;
+    }
+    let mut spec = Spec::app(m, &[true]);
+    spec.run_as = Some("nobody".into());
+    // nobody must read the profiles and own the state directory.
+    let daemon = Daemon::start_prepared(m, &spec, |home| {
+        let nobody = nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .expect("user nobody");
+        std::fs::create_dir_all(home.path("state")).unwrap();
+        nix::unistd::chown(&home.path("state"), Some(nobody.uid), Some(nobody.gid)).unwrap();
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(field("Uid:"), ["65534"; 4], "{status}");
+    assert_eq!(field("Gid:"), ["65534"; 4], "{status}");
+    assert!(field("Groups:").is_empty(), "{status}");
+    // No capability left: it cannot bind a privileged port again.
+    assert_eq!(field("CapEff:"), ["0000000000000000"], "{status}");
+    let (role, creds) = crate::support::http::imds_credentials(&daemon.imds_url(true));
+    assert_eq!(role, "app");
+    assert!(creds["AccessKeyId"].is_string());
+    assert!(
+        daemon.stderr().contains("running as nobody from now on"),
+        "{}",
+        daemon.stderr()
+    );
+    let token = std::fs::metadata(daemon.token_file()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&token),
+        65534,
+        "state written as nobody"
+    );
+}
+
 #[test]
 fn serve_refuses_a_bad_config_naming_the_key() {
     let Some(m) = moto() else { return };

@@ -58,6 +58,8 @@ pub struct Spec {
     pub fd_limit: Option<u64>,
     /// Give the daemon its stderr as systemd does for the journal: `JOURNAL_STREAM` naming it.
     pub journal_stream: bool,
+    /// `run_as` at the top of the config (the test must be root and prepare the home).
+    pub run_as: Option<String>,
     /// Start it through `systemd-socket-activate`, which binds every configured listener and
     /// passes the sockets (needs `fixed_ports`).
     pub socket_activation: bool,
@@ -97,12 +99,16 @@ impl Spec {
             fd_limit: None,
             journal_stream: false,
             socket_activation: false,
+            run_as: None,
         }
     }
 
     fn toml(&self, home: &Home) -> String {
         let state = home.path("state");
         let mut toml = format!("state_dir = {:?}\n", state.display().to_string());
+        if let Some(user) = &self.run_as {
+            toml.push_str(&format!("run_as = {user:?}\n"));
+        }
         if self.imds.is_empty() {
             toml.push_str("imds = []\n");
         }
@@ -162,10 +168,16 @@ pub struct Daemon {
 impl Daemon {
     /// Starts a daemon for `spec` with STS at moto and waits until it reports ready.
     pub fn start(moto: &Seeded, spec: &Spec) -> Self {
+        Self::start_prepared(moto, spec, |_| {})
+    }
+
+    /// [`start`](Self::start), with `prepare` run on the home once its files are written.
+    pub fn start_prepared(moto: &Seeded, spec: &Spec, prepare: impl FnOnce(&Home)) -> Self {
         let home = Home::new();
         home.config(&spec.aws_config)
             .credentials(&spec.aws_credentials);
         std::fs::create_dir_all(home.path("state")).expect("state dir");
+        prepare(&home);
         let config = if spec.default_config_location {
             home.path(".config/credvend/config.toml")
         } else {
@@ -176,6 +188,12 @@ impl Daemon {
 
         let notify_path = home.path("notify.sock");
         let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+        // A daemon that drops to another user must still be able to send to it.
+        std::fs::set_permissions(
+            &notify_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o666),
+        )
+        .expect("notify socket mode");
         notify
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("notify socket timeout");
