@@ -144,6 +144,13 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready, servers) =
         listeners.start(&config, &chains, &services, deps.random.as_ref(), &stop_rx)?;
+    if let Some(interval) = notify::watchdog_interval(&deps.env) {
+        tokio::spawn(notify::watchdog(
+            deps.env.clone(),
+            interval,
+            stop_rx.clone(),
+        ));
+    }
     tokio::spawn(cache.clone().run_refresher(stop_rx));
     tokio::spawn(prefetch(cache.clone()));
     notify::notify(&deps.env, &format!("READY=1\nSTATUS={}", ready.status()));

@@ -3,6 +3,9 @@
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use tracing::warn;
 
@@ -19,6 +22,30 @@ pub(crate) fn notify(env: &Env, state: &str) -> bool {
         Err(e) => {
             warn!(error = %e, "cannot notify systemd ({state})");
             false
+        }
+    }
+}
+
+/// The watchdog interval systemd asked for (`WatchdogSec=`: `WATCHDOG_USEC`, for this process
+/// when `WATCHDOG_PID` says so), halved as sd_watchdog_enabled advises; `None` without one.
+pub(crate) fn watchdog_interval(env: &Env) -> Option<Duration> {
+    if let Some(pid) = env.get("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    let usec: u64 = env.get("WATCHDOG_USEC")?.parse().ok().filter(|&u| u > 0)?;
+    Some(Duration::from_micros(usec / 2))
+}
+
+/// Pings the watchdog every `interval` until `stop` turns true. It runs on the same runtime as
+/// the servers, so a wedged runtime stops the pings and systemd restarts the service.
+pub(crate) async fn watchdog(env: Env, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => { notify(&env, "WATCHDOG=1"); }
+            _ = stop.wait_for(|s| *s) => break,
         }
     }
 }
@@ -82,6 +109,24 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = receiver.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"STOPPING=1");
+    }
+
+    #[test]
+    fn the_watchdog_interval_is_half_of_what_systemd_asks_for_this_process() {
+        let asked = Env::from_pairs([("WATCHDOG_USEC", "30000000")]);
+        assert_eq!(watchdog_interval(&asked), Some(Duration::from_secs(15)));
+        let ours = Env::from_pairs([
+            ("WATCHDOG_USEC", "4000000".to_owned()),
+            ("WATCHDOG_PID", std::process::id().to_string()),
+        ]);
+        assert_eq!(watchdog_interval(&ours), Some(Duration::from_secs(2)));
+        let other = Env::from_pairs([("WATCHDOG_USEC", "4000000"), ("WATCHDOG_PID", "1")]);
+        assert_eq!(watchdog_interval(&other), None);
+        assert_eq!(watchdog_interval(&Env::default()), None);
+        assert_eq!(
+            watchdog_interval(&Env::from_pairs([("WATCHDOG_USEC", "0")])),
+            None
+        );
     }
 
     #[test]

@@ -140,6 +140,18 @@ fn readiness_with_the_bound_addresses_and_stopping_are_reported_to_systemd() {
 }
 
 #[test]
+fn with_watchdog_sec_the_daemon_pings_the_watchdog() {
+    let Some(m) = moto() else { return };
+    let mut spec = Spec::app(m, &[true]);
+    spec.extra_env = vec![("WATCHDOG_USEC".into(), "400000".into())];
+    let mut daemon = Daemon::start(m, &spec);
+    // Readiness came first; then a ping every 200 ms.
+    for _ in 0..3 {
+        assert_eq!(daemon.next_notification(), "WATCHDOG=1");
+    }
+}
+
+#[test]
 fn under_journald_log_lines_carry_no_colour_and_no_timestamp_of_their_own() {
     let Some(m) = moto() else { return };
     let mut spec = Spec::app(m, &[true]);
