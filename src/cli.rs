@@ -53,6 +53,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
     },
+    /// Put the link-local metadata addresses on a local interface (up, root), remove them
+    /// (down, root), or say what is there (status).
+    Network {
+        /// up, down or status.
+        #[arg(value_enum)]
+        action: NetworkArg,
+    },
     /// Print the environment a client needs to use the running daemon.
     Env {
         /// The profile to point ECS clients at (default: the first ECS profile).
@@ -62,6 +69,17 @@ pub enum Command {
         #[arg(long)]
         docker: bool,
     },
+}
+
+/// `credvend network` actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkArg {
+    /// Add the addresses.
+    Up,
+    /// Remove them.
+    Down,
+    /// Report them.
+    Status,
 }
 
 #[cfg(test)]

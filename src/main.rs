@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use credvend::causes::Causes;
-use credvend::cli::{Cli, Command};
+use credvend::cli::{Cli, Command, NetworkArg};
 use credvend::config::{Config, DefaultPaths};
 use credvend::env::Env;
 use credvend::{commands, daemon, telemetry};
@@ -77,6 +77,14 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
             runtime.block_on(commands::check(&config, &env, profile.as_deref()))?
         }
         Command::Profiles => commands::profiles(&config, &env)?,
+        Command::Network { action } => {
+            let action = match action {
+                NetworkArg::Up => commands::NetworkAction::Up,
+                NetworkArg::Down => commands::NetworkAction::Down,
+                NetworkArg::Status => commands::NetworkAction::Status,
+            };
+            commands::network(action, &config)?
+        }
         Command::ImportKeys {
             move_keys,
             profile,

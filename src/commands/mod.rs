@@ -9,6 +9,7 @@ mod doctor;
 mod env;
 mod import_keys;
 mod local_http;
+mod network;
 mod profiles;
 
 pub use check::check;
@@ -17,6 +18,7 @@ pub use doctor::{Finding, Level, Report, doctor};
 pub use env::env;
 pub use import_keys::{ImportError, ImportOptions, OWN_CREDENTIALS_FILE, import_keys};
 pub use local_http::LocalHttpError;
+pub use network::{ADDRESSES, Action as NetworkAction, LINK, NetworkError, network};
 pub use profiles::profiles;
 
 use crate::config::ConfigError;
@@ -37,6 +39,9 @@ pub enum CommandError {
     /// The running daemon gave no credentials.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// The link-local addresses could not be changed or read.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     /// Keys could not be imported.
     #[error(transparent)]
     Import(#[from] ImportError),

@@ -11,6 +11,7 @@ mod conformance;
 mod faults;
 mod host;
 mod lifecycle;
+mod network;
 mod profiles;
 mod server;
 mod service_files;

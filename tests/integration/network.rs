@@ -1,0 +1,111 @@
+//! `credvend network up|down|status` for real, inside a network namespace of the test's own
+//! (`unshare -n`: only a loopback, no route off the machine), as root.
+
+use std::process::Command;
+
+use crate::support::home::text;
+use crate::support::{in_ci, python};
+
+#[test]
+fn network_up_is_idempotent_status_sees_a_listener_and_down_removes_it_all() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(!in_ci(), "the network test needs root, and CI runs as root");
+        eprintln!("skipping the network test: needs root");
+        return;
+    }
+    let Some(python) = python() else { return };
+    let script = format!(
+        r#"set -e
+ip link set lo up
+B={bin}
+$B network up
+echo ---
+$B network up
+echo ---
+# Nothing can leave this namespace: its only route is loopback.
+test "$(ip route show | wc -l)" -eq 0
+ip route get 169.254.169.254 | grep -q '^local '
+{python} -c 'import socket,time; s=socket.socket(); s.bind(("169.254.169.254",80)); s.listen(); time.sleep(30)' &
+LISTENER=$!
+for i in $(seq 100); do ss -ltn | grep -q '169.254.169.254:80' && break; sleep 0.05; done
+$B network status
+kill $LISTENER
+echo ---
+$B network down
+echo ---
+$B network status
+"#,
+        bin = env!("CARGO_BIN_EXE_credvend"),
+        python = python.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .env_clear()
+        .envs(crate::support::scrubbed_env(None))
+        .output()
+        .expect("unshare");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let parts: Vec<&str> = stdout.split("---\n").collect();
+    assert_eq!(parts.len(), 5, "{stdout}");
+    assert!(
+        parts[0].contains("added 169.254.169.254/32 (IMDS) to credvend0"),
+        "{}",
+        parts[0]
+    );
+    assert!(parts[0].contains("added fd00:ec2::23/128"), "{}", parts[0]);
+    assert!(
+        !parts[1].contains("added"),
+        "a second up changes nothing: {}",
+        parts[1]
+    );
+    assert!(
+        parts[2].contains(
+            "present   169.254.169.254/32 (IMDS) on credvend0; something listens on port 80"
+        ),
+        "{}",
+        parts[2]
+    );
+    assert!(
+        parts[2].contains(
+            "present   169.254.170.2/32 (ECS (RELATIVE_URI)) on credvend0; nothing listens"
+        ),
+        "{}",
+        parts[2]
+    );
+    assert!(parts[3].contains("removed link credvend0"), "{}", parts[3]);
+    assert_eq!(
+        parts[4]
+            .lines()
+            .filter(|l| l.starts_with("absent "))
+            .count(),
+        5,
+        "{}",
+        parts[4]
+    );
+}
+
+#[test]
+fn network_up_without_root_is_refused_clearly() {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_credvend"),
+            "network",
+            "up",
+        ])
+        .env_clear()
+        .envs(crate::support::scrubbed_env(None))
+        .output();
+    let Ok(out) = out else { return };
+    if !nix::unistd::geteuid().is_root() {
+        return; // setpriv itself needs root to change users
+    }
+    assert!(!out.status.success());
+    assert_eq!(
+        text(&out.stderr),
+        "credvend: credvend network up changes the host's interfaces and needs root\n"
+    );
+}
