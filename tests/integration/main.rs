@@ -4,6 +4,7 @@
 // library itself may not (clippy.toml). Test modules are private; `pub` is for sharing.
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
+mod audit_disk;
 mod check;
 mod commands;
 mod conformance;
