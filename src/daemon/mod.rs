@@ -117,7 +117,7 @@ pub async fn run(
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<(), DaemonError> {
     let audit_log = match &config.audit.path {
-        Some(path) => Some(Arc::new(AuditLog::open(path)?)),
+        Some(_) => Some(Arc::new(AuditLog::open(&config.audit)?)),
         None => None,
     };
     let audit: Arc<dyn AuditSink> = match &audit_log {

@@ -117,13 +117,11 @@ fn connections_over_the_caps_are_shed_while_open_ones_keep_working() {
     // Once they close, new connections are admitted again.
     drop(open);
     daemon.wait_for("connections to be admitted again", || {
-        http(
-            "GET",
-            &format!("{}/latest/meta-data/", daemon.imds_url(true)),
-            &[],
-        )
-        .status
-            == 200
+        let mut s = connect(addr);
+        let request =
+            format!("GET /latest/meta-data/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes()).is_ok()
+            && read_to_close(&mut s).is_ok_and(|a| a.starts_with("HTTP/1.1 200 "))
     });
 }
 

@@ -1,0 +1,30 @@
+//! The audit log: who got which session, when, written so that a flood cannot drown it.
+//!
+//! Producers (the cache when STS mints a session, the servers when a client is served or
+//! refused) hand an [`AuditEvent`] to an [`AuditSink`]. Events hold no secret by construction:
+//! there is no field that could carry a secret key, session token or ECS token.
+//!
+//! [`AuditLog`] is the file sink (docs/audit.md describes the file for its readers):
+//!
+//! - `event`, `sink`, `error`: the types producers and the daemon see.
+//! - `log`: [`AuditLog`]; the request path only stamps the event and offers it to a bounded
+//!   queue; one writer thread does the rest.
+//! - `coalesce`: repeated `served` / `denied` events -> one record per key and interval.
+//! - `record`: the records and their JSON lines.
+//! - `writer`: records onto the file: rotation, failed and short writes, `lost` counts.
+//! - `file`, `rotate`: the file behind a small trait (tests make it fail), and renaming.
+
+mod coalesce;
+mod error;
+mod event;
+mod file;
+mod log;
+mod record;
+mod rotate;
+mod sink;
+mod writer;
+
+pub use error::AuditError;
+pub use event::AuditEvent;
+pub use log::AuditLog;
+pub use sink::{AuditSink, NoAudit};
