@@ -11,6 +11,7 @@ mod faults;
 mod host;
 mod lifecycle;
 mod profiles;
+mod robustness;
 mod server;
 mod sigv4_botocore;
 mod sigv4_vectors;
