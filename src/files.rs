@@ -4,12 +4,14 @@
 //!
 //! A FIFO would block the reader until some writer turned up, and a symlink to `/dev/zero`
 //! would be read until memory ran out, so only regular files under [`MAX_FILE_BYTES`] are
-//! read. Refusals are [`std::io::Error`]s wrapping a [`FileRefused`], so callers keep their
-//! `cannot read FILE` errors and the reason follows as the cause.
+//! read, and `/dev/null`, which reads as empty (`AWS_SHARED_CREDENTIALS_FILE=/dev/null` is how
+//! a shell hides the shared file). Refusals are [`std::io::Error`]s wrapping a
+//! [`FileRefused`], so callers keep their `cannot read FILE` errors and the reason follows as
+//! the cause.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The largest file credvend reads: profile files and configs are a few kilobytes.
@@ -66,6 +68,8 @@ fn check(meta: &Metadata) -> Result<(), FileRefused> {
         } else {
             Ok(())
         };
+    } else if kind.is_char_device() && is_dev_null(meta) {
+        return Ok(());
     } else if kind.is_fifo() {
         "FIFO"
     } else if kind.is_char_device() {
@@ -80,6 +84,11 @@ fn check(meta: &Metadata) -> Result<(), FileRefused> {
         "special file"
     };
     Err(FileRefused::NotRegular(what))
+}
+
+/// Whether `meta` is the null device (under any name): it reads as empty at once.
+fn is_dev_null(meta: &Metadata) -> bool {
+    std::fs::metadata("/dev/null").is_ok_and(|null| null.rdev() == meta.rdev())
 }
 
 /// The warning for a regular file at `path` that group or others may read, naming the file
@@ -142,6 +151,15 @@ mod tests {
             check(&file.metadata().unwrap()),
             Err(FileRefused::NotRegular("FIFO"))
         );
+    }
+
+    #[test]
+    fn dev_null_reads_as_empty_under_any_name() {
+        let dir = temp_dir("files-null");
+        let path = dir.join("credentials");
+        symlink("/dev/null", &path).unwrap();
+        assert_eq!(read_text(&path).unwrap(), "");
+        assert_eq!(read_text(Path::new("/dev/null")).unwrap(), "");
     }
 
     #[test]
