@@ -9,8 +9,8 @@
 //! - [`config`]: credvend's TOML file, environment overrides and defaults -> [`config::Config`].
 //! - [`env`](mod@env), [`clock`], [`random`]: the process environment, time and randomness, injected.
 //! - [`secret`]: redacting secret types, [`secret::Credentials`], constant-time comparison.
-//! - [`hex`], [`validate`], [`causes`]: small leaves (hex text, checks of names that go into
-//!   URLs, errors shown with their causes).
+//! - [`hex`], [`validate`], [`causes`], [`files`]: small leaves (hex text, checks of names that go
+//!   into URLs, errors shown with their causes, bounded reading of the files credvend is given).
 //! - [`profile`]: `~/.aws` parsing and resolution into a chain of base credentials and role hops.
 //! - [`sigv4`]: the request signer, pure functions.
 //! - [`sts`]: the STS client and the [`sts::Sts`] seam.
@@ -30,6 +30,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod env;
+pub mod files;
 pub mod hex;
 pub mod mint;
 pub mod profile;

@@ -4,6 +4,11 @@
 //! All decisions take `now` from the injected clock; the state sits behind a plain mutex that
 //! is never held across an await. Fetch completions are announced on a watch channel carrying
 //! the number of the last finished attempt, so every waiter of one attempt sees its outcome.
+//!
+//! Two kinds of trouble are recorded like an STS failure, keeping the last good credentials
+//! until they expire: new credentials that are expired or too short-lived to schedule (see
+//! [`policy::renewal_of_new`]), and a profile that no longer resolves after a reload (nothing
+//! is minted from the chain the files no longer say; the daemon re-reads them now and then).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,7 +19,7 @@ use super::policy;
 use super::served::{CacheError, Served};
 use super::status::{ErrorInfo, ProfileStatus};
 use crate::config::CacheSettings;
-use crate::mint::{MintedStep, Resume};
+use crate::mint::{MintedStep, Resume, StepKind};
 use crate::profile::ProfileChain;
 use crate::secret::Credentials;
 
@@ -54,6 +59,9 @@ pub(super) struct Failure {
     /// Whether a quick retry may help (throttling, 5xx, timeouts): the short backoff; else
     /// the slow retry of permanent errors.
     pub(super) retryable: bool,
+    /// What makes two failures "the same" for the log, when neither the STS code nor the
+    /// message does (a message naming a changing expiry).
+    pub(super) fingerprint: Option<String>,
 }
 
 impl Failure {
@@ -62,6 +70,7 @@ impl Failure {
         Self {
             info: info(at, message),
             retryable: true,
+            fingerprint: None,
         }
     }
 
@@ -70,6 +79,44 @@ impl Failure {
         Self {
             info: info(at, message),
             retryable: false,
+            fingerprint: None,
+        }
+    }
+
+    /// New credentials of `step`, expiring at `expiration`, that cannot be scheduled: a retryable
+    /// failure, the same for the log however the expiry moves.
+    fn unusable(
+        profile: &str,
+        step: &MintedStep,
+        expiration: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Self {
+        let source = match (&step.kind, &step.role_arn) {
+            (StepKind::AssumeRole, Some(role)) => format!("AssumeRole {role}"),
+            (StepKind::GetSessionToken, _) => "GetSessionToken".to_owned(),
+            _ => format!("the session keys of profile {:?}", step.profile),
+        };
+        let expires = crate::clock::format_timestamp(expiration);
+        let (fingerprint, what) = if expiration <= now {
+            (
+                "already expired",
+                format!("that had already expired at {expires}"),
+            )
+        } else {
+            let left = (expiration - now).whole_seconds();
+            (
+                "expire too soon",
+                format!("that expire at {expires}, in {left}s, too soon to renew"),
+            )
+        };
+        let message = format!(
+            "profile {profile:?}: {source} returned credentials {what}; not served (check the \
+             local clock and the session length)"
+        );
+        Self {
+            info: info(now, message),
+            retryable: true,
+            fingerprint: Some(fingerprint.to_owned()),
         }
     }
 }
@@ -121,6 +168,8 @@ struct State {
     logged_error: Option<String>,
     expiry_logged: bool,
     next_at: Option<OffsetDateTime>,
+    /// Why the files no longer resolve the profile, while its cached credentials still serve.
+    unresolved: Option<String>,
 }
 
 /// One profile's slot.
@@ -175,7 +224,7 @@ impl Entry {
     /// For the refresher: start a fetch if one is due, else say when to look again.
     pub(super) fn poll(&self, now: OffsetDateTime) -> Due {
         let mut st = self.lock();
-        if self.chain.is_err() || st.inflight {
+        if self.chain.is_err() || st.unresolved.is_some() || st.inflight {
             return Due::Idle;
         }
         match self.begin_if_due(&mut st, now) {
@@ -196,7 +245,10 @@ impl Entry {
     }
 
     fn begin_if_due(&self, st: &mut State, now: OffsetDateTime) -> Option<Plan> {
-        let due = self.chain.is_ok() && !st.inflight && st.next_at.is_none_or(|t| t <= now);
+        let due = self.chain.is_ok()
+            && st.unresolved.is_none()
+            && !st.inflight
+            && st.next_at.is_none_or(|t| t <= now);
         due.then(|| self.begin(st, Some(now)))
     }
 
@@ -226,21 +278,34 @@ impl Entry {
             st.intermediates.resize_with(hops, || None);
         }
         let mut final_step = None;
+        let mut unusable = None;
         for (offset, step) in outcome.steps.into_iter().enumerate() {
             let index = first + offset;
             let is_last = hops == 0 || index + 1 == hops;
+            // Scheduling credentials that are expired or nearly would renew them at once, and
+            // again: refuse them (and what was minted from them) as a failure instead.
+            let refresh_at = match step.credentials.expiration {
+                Some(exp) => match policy::renewal_of_new(settings, now, exp, unit) {
+                    Some(at) => Some(at),
+                    None => {
+                        unusable = Some(Failure::unusable(&self.name, &step, exp, now));
+                        break;
+                    }
+                },
+                None => None,
+            };
             if is_last {
-                final_step = Some(step);
-            } else if let Some(exp) = step.credentials.expiration {
+                final_step = Some((step, refresh_at));
+            } else if let Some(refresh_at) = refresh_at {
                 st.intermediates[index] = Some(CachedHop {
-                    refresh_at: policy::refresh_at(settings, now, exp, unit),
+                    refresh_at,
                     credentials: step.credentials,
                 });
             }
         }
-        let error = match (outcome.error, final_step) {
+        let error = match (unusable.or(outcome.error), final_step) {
             (Some(error), _) => Err(error),
-            (None, Some(step)) => self.install(&mut st, step, settings, now, unit),
+            (None, Some((step, refresh_at))) => self.install(&mut st, step, refresh_at, now),
             (None, None) => Err(Failure::transient(
                 now,
                 "minting returned no credentials".into(),
@@ -262,14 +327,15 @@ impl Entry {
             Err(Failure {
                 info: error,
                 retryable,
+                fingerprint,
             }) => {
                 st.failures += 1;
                 let retry_at = now + policy::retry_delay(settings, st.failures, retryable, unit);
                 st.next_at = Some(retry_at);
-                let fingerprint = error.code.clone().unwrap_or_else(|| error.message.clone());
-                let changed = st.logged_error.as_ref() != Some(&fingerprint);
-                st.logged_error = Some(fingerprint);
-                st.last_error = Some(error.clone());
+                let fingerprint = fingerprint
+                    .or_else(|| error.code.clone())
+                    .unwrap_or_else(|| error.message.clone());
+                let changed = record_error(&mut st, fingerprint, &error);
                 Report::Failed {
                     error,
                     changed,
@@ -283,15 +349,15 @@ impl Entry {
         report
     }
 
+    /// Serves the chain's last step; `refresh_at` is its renewal (`None`: it has no expiry).
     fn install(
         &self,
         st: &mut State,
         step: MintedStep,
-        settings: &CacheSettings,
+        refresh_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
-        unit: f64,
     ) -> Result<Arc<Served>, Failure> {
-        let Some(exp) = step.credentials.expiration else {
+        let Some(refresh_at) = refresh_at else {
             let message = format!(
                 "profile {:?} has session keys with no known expiry; credvend serves only \
                  credentials that expire: drop aws_session_token (credvend then calls \
@@ -312,8 +378,40 @@ impl Entry {
             issued_at: now,
         });
         st.served = Some(served.clone());
-        st.served_refresh_at = Some(policy::refresh_at(settings, now, exp, unit));
+        st.served_refresh_at = Some(refresh_at);
         Ok(served)
+    }
+
+    /// Whether the entry has credentials that serve at `now`.
+    pub(super) fn serves(&self, now: OffsetDateTime) -> bool {
+        valid(&self.lock(), now).is_some()
+    }
+
+    /// The files no longer resolve the profile (`error` says why): keep serving what was
+    /// minted until it expires, mint nothing more, and count it as a failure. Returns whether
+    /// the error is new (to be logged) and until when credentials serve.
+    pub(super) fn mark_unresolved(
+        &self,
+        error: String,
+        now: OffsetDateTime,
+    ) -> (bool, Option<OffsetDateTime>) {
+        let mut st = self.lock();
+        st.failures += 1;
+        let changed = record_error(&mut st, error.clone(), &info(now, error.clone()));
+        st.unresolved = Some(error);
+        (changed, valid(&st, now).and_then(|s| s.expiration()))
+    }
+
+    /// The files resolve the profile to its chain again; true if they had not. Renewal goes on
+    /// as scheduled (at once if it came due meanwhile).
+    pub(super) fn mark_resolved(&self) -> bool {
+        let mut st = self.lock();
+        if st.unresolved.take().is_none() {
+            return false;
+        }
+        st.failures = 0;
+        st.logged_error = None;
+        true
     }
 
     fn no_valid(&self, st: &State) -> CacheError {
@@ -342,7 +440,12 @@ impl Entry {
         let served = st.served.as_ref();
         ProfileStatus {
             profile: self.name.clone(),
-            resolve_error: self.chain.as_ref().err().cloned(),
+            resolve_error: self
+                .chain
+                .as_ref()
+                .err()
+                .or(st.unresolved.as_ref())
+                .cloned(),
             role_arn: served.and_then(|s| s.role_arn.clone()),
             access_key_id: served.map(|s| crate::secret::mask_key_id(&s.credentials.access_key_id)),
             expiration: served.and_then(|s| s.expiration()),
@@ -364,6 +467,15 @@ fn info(at: OffsetDateTime, message: String) -> ErrorInfo {
         request_id: None,
         at,
     }
+}
+
+/// Records a failure as the last error; true when its `fingerprint` differs from the last
+/// one logged (so it is logged once per change).
+fn record_error(st: &mut State, fingerprint: String, error: &ErrorInfo) -> bool {
+    let changed = st.logged_error.as_ref() != Some(&fingerprint);
+    st.logged_error = Some(fingerprint);
+    st.last_error = Some(error.clone());
+    changed
 }
 
 /// The served credentials, if they have not expired.
@@ -408,7 +520,6 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::mint::StepKind;
     use crate::secret::Secret;
     use crate::test_util::{cache_settings, chain, hop};
 
@@ -440,6 +551,7 @@ mod tests {
                 at: T0,
             },
             retryable,
+            fingerprint: None,
         })
     }
 
@@ -474,6 +586,74 @@ mod tests {
         assert!(fail(&entry, later(2), "AccessDenied"));
         assert!(!fail(&entry, later(3), "AccessDenied"));
         assert_eq!(entry.status(later(3)).consecutive_failures, 4);
+    }
+
+    #[test]
+    fn unusable_credentials_fail_and_are_reported_once_however_their_expiry_moves() {
+        let entry = Entry::new(
+            "a".into(),
+            Ok(chain("a", vec![hop("a", "arn:aws:iam::1:role/a")])),
+        );
+        let mut changes = Vec::new();
+        for (minute, left) in [(0, -60), (1, -30), (2, 0), (3, 30), (4, 50)] {
+            let now = T0 + Duration::minutes(minute);
+            let Due::Start(plan) = entry.poll(now) else {
+                panic!("a retry is due at {now}");
+            };
+            let outcome = Outcome {
+                steps: vec![step("a", "ASIABAD", now + Duration::seconds(left))],
+                error: None,
+            };
+            match entry.finish(&plan, outcome, &cache_settings(), now, 0.0) {
+                Report::Failed {
+                    changed, retry_at, ..
+                } => {
+                    assert!(retry_at > now, "backs off");
+                    changes.push(changed);
+                }
+                other => panic!("{left}s left: {other:?}"),
+            }
+            assert!(entry.answer(now).is_err(), "never served");
+        }
+        // Expired, then too short: two changes, each logged once.
+        assert_eq!(changes, [true, false, false, true, false]);
+        let status = entry.status(T0 + Duration::minutes(4));
+        assert_eq!(status.consecutive_failures, 5);
+        let message = status.last_error.unwrap().message;
+        assert!(
+            message.starts_with("profile \"a\": AssumeRole arn:aws:iam::1:role/a returned credentials that expire at"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_expired_first_hop_is_a_failure_not_a_renewal_due_at_once() {
+        let entry = two_hops();
+        let Due::Start(plan) = entry.poll(T0) else {
+            panic!("due");
+        };
+        let outcome = Outcome {
+            steps: vec![
+                step("a", "ASIAHOPA", T0 - Duration::minutes(5)),
+                step("b", "ASIAHOPB", T0 + Duration::HOUR),
+            ],
+            error: None,
+        };
+        let report = entry.finish(&plan, outcome, &cache_settings(), T0, 0.0);
+        let Report::Failed {
+            error, retry_at, ..
+        } = report
+        else {
+            panic!("{report:?}");
+        };
+        assert!(
+            error.message.contains("already expired"),
+            "{}",
+            error.message
+        );
+        assert_eq!(retry_at, T0 + Duration::seconds(1));
+        assert!(entry.answer(T0).is_err());
+        assert!(matches!(entry.poll(T0), Due::At(at) if at == retry_at));
     }
 
     #[test]

@@ -48,6 +48,26 @@ pub fn refresh_at(
     expiration - total
 }
 
+/// The shortest wait before renewal that new credentials must leave. STS issues sessions of
+/// 15 minutes or more, which leave several minutes; credentials due for renewal sooner have
+/// expired or nearly (a broken STS, a wrong clock) and are refused as a failure, with the
+/// retry backoff, instead of being renewed again at once, and again.
+pub const MIN_RENEWAL_WAIT: Duration = Duration::minutes(1);
+
+/// When new credentials expiring at `expiration`, received at `now`, are to be renewed
+/// ([`refresh_at`]); `None` when they are unusable: renewal would be due within
+/// [`MIN_RENEWAL_WAIT`] (which includes credentials already expired).
+#[must_use]
+pub fn renewal_of_new(
+    settings: &CacheSettings,
+    now: OffsetDateTime,
+    expiration: OffsetDateTime,
+    unit: f64,
+) -> Option<OffsetDateTime> {
+    let at = refresh_at(settings, now, expiration, unit);
+    (at - now >= MIN_RENEWAL_WAIT).then_some(at)
+}
+
 /// How long to wait before retry number `failures` (1 for the first failure).
 ///
 /// Retryable failures back off exponentially from 2 s, capped at `max_backoff`; permanent ones
@@ -116,6 +136,20 @@ mod tests {
         let s = settings(1800, 86400);
         let at = refresh_at(&s, T0, T0 + Duration::HOUR, 0.99);
         assert_eq!(at, T0 + Duration::minutes(15));
+    }
+
+    #[test]
+    fn new_credentials_are_usable_only_when_renewal_is_a_minute_away_or_more() {
+        let s = settings(1800, 300);
+        let renew = |left: i64, unit| renewal_of_new(&s, T0, T0 + Duration::seconds(left), unit);
+        // STS's shortest session, with the largest jitter: renewed after a quarter of it.
+        assert_eq!(renew(900, 0.999), Some(T0 + Duration::seconds(225)));
+        assert_eq!(renew(3600, 0.0), Some(T0 + Duration::minutes(30)));
+        // 4 min: a quarter is exactly the minimum wait.
+        assert_eq!(renew(240, 0.999), Some(T0 + MIN_RENEWAL_WAIT));
+        for left in [239, 30, 1, 0, -1, -3600] {
+            assert_eq!(renew(left, 0.5), None, "{left}s left");
+        }
     }
 
     #[test]

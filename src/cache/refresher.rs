@@ -152,6 +152,7 @@ fn mint_failure(error: &MintError, at: OffsetDateTime) -> Failure {
             at,
         },
         retryable: error.is_retryable(),
+        fingerprint: None,
     }
 }
 

@@ -1,5 +1,9 @@
 //! [`CredentialCache`]: the profiles' slots, reads (single flight, bounded wait), reloads and
 //! status. The background fetches and the refresher loop are in `refresher`.
+//!
+//! The servers read through [`CredentialProvider`], which waits at most `max_read_wait` for a
+//! fetch in flight: a stalled STS turns into a quick 503 with Retry-After, not a client that
+//! hangs (and retries) for the length of the STS timeouts.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +17,7 @@ use super::served::{CacheError, CredentialProvider, Served};
 use super::status::ProfileStatus;
 
 use crate::audit::AuditSink;
-use crate::clock::Clock;
+use crate::clock::{Clock, format_timestamp};
 use crate::config::{AwsSettings, CacheSettings};
 use crate::env::Env;
 use crate::profile::ProfileChain;
@@ -31,6 +35,9 @@ pub struct Reload {
     pub added: Vec<String>,
     /// Profiles no longer served.
     pub removed: Vec<String>,
+    /// Profiles the files no longer resolve: their cached credentials are served until they
+    /// expire, and nothing is minted for them until they resolve again.
+    pub unresolved: Vec<String>,
 }
 
 /// The per-profile credential cache. Cheap to clone (one shared state).
@@ -92,9 +99,13 @@ impl CredentialCache {
     /// Replaces the set of served profiles. A profile whose chain (or resolution error) is
     /// unchanged keeps its credentials and schedule; a changed or new one starts cold and is
     /// fetched at once when a refresher runs; a removed one is dropped. An `Err` is kept so
-    /// reads say why the profile has no credentials.
+    /// reads say why the profile has no credentials, except for a profile that still has
+    /// valid credentials: it keeps serving them until they expire, like during an STS outage,
+    /// and renews as before once the files give the same chain again.
     pub fn set_profiles(&self, profiles: BTreeMap<String, Result<ProfileChain, String>>) -> Reload {
         let mut reload = Reload::default();
+        let now = self.inner.clock.now();
+        let mut news = false;
         {
             let mut entries = self.inner.lock_entries();
             let mut next = BTreeMap::new();
@@ -103,16 +114,33 @@ impl CredentialCache {
                 let same = old
                     .as_ref()
                     .is_some_and(|e| e.chain.as_ref().map(|c| &**c) == chain.as_ref());
-                let entry = match old {
-                    Some(old) if same => {
+                let entry = match (old, chain) {
+                    (Some(old), _) if same => {
+                        if old.mark_resolved() {
+                            news = true;
+                            tracing::info!(profile = %name, "profile resolves again; renewing as usual");
+                        }
                         reload.unchanged.push(name.clone());
                         old
                     }
-                    Some(_) => {
+                    (Some(old), Err(error)) if old.chain.is_ok() && old.serves(now) => {
+                        let (changed, until) = old.mark_unresolved(error.clone(), now);
+                        if changed {
+                            news = true;
+                            let until = until.map_or_else(|| "-".into(), format_timestamp);
+                            tracing::warn!(profile = %name, serving_until = %until,
+                                "profile no longer resolves, serving its cached credentials until they expire: {error}");
+                        }
+                        reload.unresolved.push(name.clone());
+                        old
+                    }
+                    (Some(_), chain) => {
+                        log_unresolvable(&name, &chain);
                         reload.changed.push(name.clone());
                         Arc::new(Entry::new(name.clone(), chain))
                     }
-                    None => {
+                    (None, chain) => {
+                        log_unresolvable(&name, &chain);
                         reload.added.push(name.clone());
                         Arc::new(Entry::new(name.clone(), chain))
                     }
@@ -122,13 +150,24 @@ impl CredentialCache {
             reload.removed = entries.keys().cloned().collect();
             *entries = next;
         }
-        tracing::info!(
-            unchanged = reload.unchanged.len(),
-            changed = ?reload.changed,
-            added = ?reload.added,
-            removed = ?reload.removed,
-            "credential profiles set"
-        );
+        let quiet = !news
+            && reload.changed.is_empty()
+            && reload.added.is_empty()
+            && reload.removed.is_empty();
+        // The daemon re-resolves unresolved profiles every half minute: say so only on news.
+        if quiet {
+            tracing::debug!(unchanged = reload.unchanged.len(), unresolved = ?reload.unresolved,
+                "credential profiles set, nothing changed");
+        } else {
+            tracing::info!(
+                unchanged = reload.unchanged.len(),
+                changed = ?reload.changed,
+                added = ?reload.added,
+                removed = ?reload.removed,
+                unresolved = ?reload.unresolved,
+                "credential profiles set"
+            );
+        }
         self.inner.wake.notify_one();
         reload
     }
@@ -140,13 +179,14 @@ impl CredentialCache {
     }
 
     /// The current credentials of `profile`. Answers at once once the profile is warm; a cold
-    /// read waits for the one shared fetch.
+    /// read waits for the one shared fetch, however long it takes (the servers read through
+    /// [`CredentialProvider`], which bounds the wait).
     pub async fn get(&self, profile: &str) -> Result<Arc<Served>, CacheError> {
         self.read(profile, None).await
     }
 
     /// Like [`get`](Self::get), but waits at most `limit` for a cold fetch
-    /// ([`CacheError::Pending`] after that; the fetch goes on).
+    /// ([`CacheError::Pending`] after that; the fetch goes on, and later reads get its result).
     pub async fn get_within(
         &self,
         profile: &str,
@@ -231,12 +271,20 @@ impl Inner {
     }
 }
 
+/// Says why a new or changed profile has no chain (an unchanged one was said before).
+fn log_unresolvable(profile: &str, chain: &Result<ProfileChain, String>) {
+    if let Err(e) = chain {
+        tracing::error!(profile, "cannot resolve profile: {e}");
+    }
+}
+
 impl CredentialProvider for CredentialCache {
+    /// [`get_within`](CredentialCache::get_within) the configured `max_read_wait`.
     fn credentials<'a>(
         &'a self,
         profile: &'a str,
     ) -> BoxFuture<'a, Result<Arc<Served>, CacheError>> {
-        Box::pin(self.get(profile))
+        Box::pin(self.get_within(profile, self.inner.settings.max_read_wait))
     }
 }
 
@@ -423,6 +471,142 @@ mod tests {
         let served = r.cache.get("a").await.unwrap();
         assert!(served.credentials.is_session());
         assert_eq!(r.sts.count(ROLE_A), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_read_waits_at_most_max_read_wait_for_a_stalled_sts() {
+        let mut settings = cache_settings();
+        settings.max_read_wait = StdDuration::from_millis(250);
+        let r = rig_with(settings, Arc::new(FixedRandom(0.5)));
+        r.sts.hold();
+        r.serve(vec![role_chain("a")]);
+        let asked = Instant::now();
+        let err = r.cache.credentials("a").await.unwrap_err();
+        assert_eq!(err, CacheError::Pending("a".into()));
+        assert_eq!(Instant::now() - asked, StdDuration::from_millis(250));
+        // A second read joins the same fetch and gives up as soon.
+        let err = r.cache.credentials("a").await.unwrap_err();
+        assert_eq!(err, CacheError::Pending("a".into()));
+        assert_eq!(Instant::now() - asked, StdDuration::from_millis(500));
+        // The fetch went on in the background; once STS answers, reads get its result.
+        r.sts.release();
+        let served = r.cache.credentials("a").await.unwrap();
+        assert!(served.credentials.is_session());
+        assert_eq!(r.sts.count(ROLE_A), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sts_answering_expired_credentials_backs_off_instead_of_looping() {
+        let r = rig();
+        // Each call takes 100 ms, so a refresh loop would make thousands of calls here.
+        r.sts.set_latency(StdDuration::from_millis(100));
+        r.sts.set_expires_in(Some(Duration::minutes(-1)));
+        r.serve(vec![role_chain("a")]);
+        r.start_refresher();
+        sleep(StdDuration::from_secs(600)).await;
+        // Backoff 2, 4, 8, 16, 32 s then 60 s, jittered by 0.75: about 18 calls.
+        let calls = r.sts.count(ROLE_A);
+        assert!(
+            (10..=25).contains(&calls),
+            "{calls} STS calls in 10 minutes"
+        );
+        let err = r.cache.get("a").await.unwrap_err().to_string();
+        assert!(err.contains("already expired at"), "{err}");
+        assert!(err.contains("not served"), "{err}");
+        let status = &r.cache.status()[0];
+        assert!(!status.serving);
+        assert_eq!(status.consecutive_failures as usize, calls);
+
+        r.sts.set_expires_in(None);
+        sleep(StdDuration::from_secs(61)).await;
+        assert!(r.cache.get("a").await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credentials_too_short_lived_to_renew_are_refused_and_the_last_good_serves() {
+        let r = rig();
+        r.serve(vec![role_chain("a")]);
+        r.start_refresher();
+        let good = r.cache.get("a").await.unwrap();
+        // From the next renewal on, sessions of 30 s: renewal would be due every 7.5 s.
+        r.sts.set_expires_in(Some(Duration::seconds(30)));
+        let expiry = good.expiration().unwrap();
+        while r.now() < expiry - Duration::seconds(10) {
+            sleep(StdDuration::from_secs(10)).await;
+            let served = r.cache.get("a").await.unwrap();
+            assert!(Arc::ptr_eq(&served, &good));
+        }
+        sleep(StdDuration::from_secs(20)).await;
+        let err = r.cache.get("a").await.unwrap_err().to_string();
+        assert!(err.contains("too soon to renew"), "{err}");
+        // Renewal began about 32 min before expiry; 60 s backoff (45 s jittered) since.
+        let calls = r.sts.count(ROLE_A);
+        assert!((30..=60).contains(&calls), "{calls} STS calls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_profile_that_no_longer_resolves_serves_its_cached_credentials_until_expiry() {
+        let r = rig();
+        r.serve(vec![role_chain("a"), role_chain("b")]);
+        r.start_refresher();
+        let before = r.cache.prefetch_all().await;
+        let good = before["a"].clone().unwrap();
+        let gone = "profile `a`: source_profile `base` not found (/home/u/.aws/config:1)";
+        let mut set = BTreeMap::new();
+        set.insert("a".to_owned(), Err(gone.to_owned()));
+        set.insert("b".to_owned(), Ok(role_chain("b")));
+        let reload = r.cache.set_profiles(set.clone());
+        assert_eq!(reload.unresolved, ["a"]);
+        assert_eq!(reload.unchanged, ["b"]);
+        assert!(reload.changed.is_empty());
+        let served = r.cache.get("a").await.unwrap();
+        assert!(Arc::ptr_eq(&served, &good));
+        let status = &r.cache.status()[0];
+        assert_eq!(status.resolve_error.as_deref(), Some(gone));
+        assert_eq!(status.consecutive_failures, 1);
+        assert!(status.serving);
+        // Retried like the daemon does every 30 s, the profile stays as it is.
+        sleep(StdDuration::from_secs(30)).await;
+        assert_eq!(r.cache.set_profiles(set.clone()).unresolved, ["a"]);
+        assert_eq!(r.cache.status()[0].consecutive_failures, 2);
+
+        // Past its expiry: never renewed from the chain the files no longer give.
+        let expiry = good.expiration().unwrap();
+        sleep(StdDuration::try_from(expiry - r.now()).unwrap()).await;
+        let err = r.cache.get("a").await.unwrap_err().to_string();
+        assert!(err.contains("source_profile `base` not found"), "{err}");
+        assert_eq!(r.sts.count(ROLE_A), 1);
+        assert!(r.sts.count("AssumeRole:arn:aws:iam::111122223333:role/b") >= 2);
+
+        // Expired, it is an ordinary unresolved profile; fixed files make it fetch again.
+        assert_eq!(r.cache.set_profiles(set).changed, ["a"]);
+        r.serve(vec![role_chain("a"), role_chain("b")]);
+        let back = r.cache.get("a").await.unwrap();
+        assert_ne!(key(&back), key(&good));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_profile_that_resolves_again_to_the_same_chain_keeps_its_credentials() {
+        let r = rig();
+        r.serve(vec![role_chain("a")]);
+        r.start_refresher();
+        let good = r.cache.get("a").await.unwrap();
+        let mut set = BTreeMap::new();
+        set.insert("a".to_owned(), Err("credentials file gone".to_owned()));
+        r.cache.set_profiles(set);
+        sleep(StdDuration::from_secs(60)).await;
+        let reload = r
+            .cache
+            .set_profiles([("a".to_owned(), Ok(role_chain("a")))].into());
+        assert_eq!(reload.unchanged, ["a"]);
+        let status = &r.cache.status()[0];
+        assert_eq!(status.resolve_error, None);
+        assert_eq!(status.consecutive_failures, 0);
+        assert!(Arc::ptr_eq(&r.cache.get("a").await.unwrap(), &good));
+        assert_eq!(r.sts.count(ROLE_A), 1, "no STS call for the same chain");
+        // Renewal goes on as scheduled.
+        sleep(StdDuration::from_secs(1800)).await;
+        assert_eq!(r.sts.count(ROLE_A), 2);
     }
 
     #[tokio::test(start_paused = true)]

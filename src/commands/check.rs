@@ -1,5 +1,6 @@
 //! `credvend check`: resolve a profile, mint through STS hop by hop (the same path the cache
-//! uses), ask STS who the result is, and say when it expires.
+//! uses), ask STS who the result is, and say when it expires; and warn when the credentials
+//! file is readable by other users.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -98,6 +99,9 @@ pub async fn check(
             "clock:    local clock is off by {}s; signatures corrected with the time STS reported",
             offset.whole_seconds()
         );
+    }
+    if let Some(warning) = crate::files::exposure_warning(&config.aws.credentials_file) {
+        let _ = writeln!(out, "warning:  {warning}");
     }
     Ok(out)
 }

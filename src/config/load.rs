@@ -16,14 +16,16 @@ impl Config {
     }
 
     /// [`load`](Self::load) with the platform defaults given. `file` must exist; the default
-    /// file may be missing (built-in defaults then), but one that exists must be readable.
+    /// file may be missing (built-in defaults then), but one that exists must be readable: a
+    /// regular file under [`MAX_FILE_BYTES`](crate::files::MAX_FILE_BYTES), so a FIFO or a
+    /// device in its place is an error, never a hang.
     pub fn load_with(
         file: Option<&Path>,
         defaults: &DefaultPaths,
         env: &Env,
     ) -> Result<Self, ConfigError> {
         let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            crate::files::read_text(path).map_err(|source| ConfigError::Read {
                 path: path.to_path_buf(),
                 source,
             })
@@ -802,5 +804,26 @@ mod tests {
             Config::load_with(None, &defaults, &env(&[])),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn a_fifo_or_dev_zero_as_the_config_file_is_refused_naming_it() {
+        let dir = TempDir::new();
+        let fifo = dir.0.join("fifo.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let zero = dir.0.join("zero.toml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for (path, why) in [
+            (&fifo, "it is a FIFO, not a regular file"),
+            (&zero, "it is a character device, not a regular file"),
+        ] {
+            // A plain read would wait for a writer, or fill memory with zeros.
+            let err = Config::load_with(Some(path), &no_paths(), &env(&[])).unwrap_err();
+            let shown = crate::causes::Causes(&err).to_string();
+            assert_eq!(
+                shown,
+                format!("cannot read config file {}: {why}", path.display())
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! - `listeners`: binding, and each listener's server built from its config.
 //! - `signals`: SIGTERM/SIGINT -> shutdown, SIGHUP -> reload requests.
-//! - `reload`: what a reload changes and what it keeps.
+//! - `reload`: what a reload changes and what it keeps; its file reads run off the loop.
 //! - `profiles`: which profiles are served, and what IMDS shows as the instance.
 //! - `notify`: systemd readiness.
 
@@ -113,7 +113,7 @@ pub async fn run(
     deps: Deps,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
-    mut reloads: mpsc::Receiver<()>,
+    reloads: mpsc::Receiver<()>,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<(), DaemonError> {
     let audit_log = match &config.audit.path {
@@ -157,22 +157,13 @@ pub async fn run(
     info!(listening = %ready.status(), "credvend ready");
     let _ = events.send(Event::Ready(ready));
 
-    let mut config = config;
-    let mut retry = tokio::time::interval(reload::RESOLVE_RETRY);
-    retry.tick().await;
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            Some(()) = reloads.recv() => {
-                notify::notify(&deps.env, "RELOADING=1");
-                let applied = reload::reload(&mut config, &deps.env, &cache);
-                notify::notify(&deps.env, "READY=1");
-                let _ = events.send(Event::Reloaded(applied));
-            }
-            _ = retry.tick() => reload::retry_unresolved(&config, &deps.env, &cache),
-        }
-    }
+    // Reloads read the files off this loop, so shutdown is honoured while one is stuck.
+    let files = reload::Disk(deps.env.clone());
+    reload::Reloader::new(files, config, cache.clone(), deps.env.clone())
+        .run(shutdown, reloads, |applied| {
+            let _ = events.send(Event::Reloaded(applied));
+        })
+        .await;
 
     info!("stopping: draining in-flight requests");
     notify::notify(&deps.env, "STOPPING=1");
@@ -252,7 +243,8 @@ mod tests {
         let toml = format!(
             "state_dir = {state:?}\n[aws]\nconfig_file = {config:?}\ncredentials_file = {creds:?}\n\
              region = \"eu-west-1\"\n[[imds]]\nlisten = \"127.0.0.1:0\"\nprofile = \"app\"\n\
-             [ecs]\nlisten = \"127.0.0.1:0\"\nprofiles = [\"app\"]\n[audit]\nenabled = false\n",
+             [ecs]\nlisten = \"127.0.0.1:0\"\nprofiles = [\"app\"]\n[audit]\nenabled = false\n\
+             [cache]\nmax_read_wait_ms = 60000\n",
             state = path("state"),
             config = path("aws-config"),
             creds = path("aws-credentials"),
@@ -387,7 +379,8 @@ mod tests {
 
     #[tokio::test]
     async fn shutdown_lets_a_request_in_flight_finish() {
-        // STS stalls, so the first read waits on the fetch that start-up began.
+        // STS stalls, so the first read waits on the fetch that start-up began (for up to the
+        // rig's max_read_wait of a minute, far longer than this test holds STS).
         let mut rig = start(|sts| sts.hold()).await;
         let imds = rig.imds();
         let mut client = TcpStream::connect(imds).await.unwrap();

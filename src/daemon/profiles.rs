@@ -25,7 +25,8 @@ pub(crate) fn served_profiles(config: &Config) -> Vec<String> {
 
 /// Reads the `~/.aws` files and resolves every served profile. A file that cannot be read or
 /// parsed is an error for the caller (at reload, the old state keeps serving); a profile that
-/// does not resolve is kept with its error so reads say why.
+/// does not resolve is kept with its error so reads say why (the cache logs it when it
+/// changes: unresolved profiles are re-resolved every half minute).
 pub(crate) fn resolve_served(
     config: &Config,
     env: &Env,
@@ -37,11 +38,7 @@ pub(crate) fn resolve_served(
     Ok(served_profiles(config)
         .into_iter()
         .map(|name| {
-            let chain = set.resolve(&name, env).map_err(|e| {
-                let text = Causes(&e).to_string();
-                error!(profile = %name, "cannot resolve profile: {text}");
-                text
-            });
+            let chain = set.resolve(&name, env).map_err(|e| Causes(&e).to_string());
             (name, chain)
         })
         .collect())
@@ -62,9 +59,13 @@ pub(crate) fn resolve_served_or_errors(
     })
 }
 
-/// Warns when the keys credvend reads are what every SDK on the host finds before it asks
-/// credvend: the user's default profile in the shared credentials file.
+/// Warns when the keys credvend reads are exposed: their file is readable by other users, or
+/// they are what every SDK on the host finds before it asks credvend (the user's default
+/// profile in the shared credentials file). At start and after each reload.
 pub(crate) fn warn_exposed_keys(config: &Config, env: &Env) {
+    if let Some(warning) = crate::files::exposure_warning(&config.aws.credentials_file) {
+        warn!("{warning}");
+    }
     if let Some((profile, at)) = shadow::exposed_keys(&config.aws.profile_paths(), env) {
         warn!(
             "{at}: profile {profile} holds long-term keys that SDKs on this host read before they ask credvend, so they bypass it; keep them in a file of credvend's own: credvend import-keys --move"

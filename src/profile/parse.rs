@@ -33,14 +33,16 @@ struct Entry {
 }
 
 impl ProfileSet {
-    /// Reads and merges both files (a missing file counts as empty).
+    /// Reads and merges both files (a missing file counts as empty). Only regular files under
+    /// [`MAX_FILE_BYTES`](crate::files::MAX_FILE_BYTES) are read: a FIFO or a device in their
+    /// place is an error naming the file, never a hang.
     pub fn load(paths: &ProfilePaths) -> Result<Self, ProfileError> {
         let mut set = Self::default();
         for (file, kind) in [
             (&paths.config_file, Kind::Config),
             (&paths.credentials_file, Kind::Credentials),
         ] {
-            let text = match std::fs::read_to_string(file) {
+            let text = match crate::files::read_text(file) {
                 Ok(text) => text,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(source) => {
@@ -441,6 +443,32 @@ mod tests {
             err.to_string().contains(&dir.display().to_string()),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_fifo_or_a_dev_zero_symlink_is_a_read_error_naming_it_at_once() {
+        let dir = crate::test_util::temp_dir("parse-special");
+        let fifo = dir.join("credentials");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let zero = dir.join("config");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for (config_file, credentials_file, named) in [
+            (dir.join("none"), fifo.clone(), &fifo),
+            (zero.clone(), dir.join("none"), &zero),
+        ] {
+            let paths = ProfilePaths {
+                config_file,
+                credentials_file,
+            };
+            // Before the guard this blocked on the FIFO, or read zeros until memory ran out.
+            let err = ProfileSet::load(&paths).unwrap_err();
+            let shown = crate::causes::Causes(&err).to_string();
+            assert!(
+                shown.starts_with(&format!("cannot read {}: it is a ", named.display())),
+                "{shown}"
+            );
+            assert!(shown.ends_with(", not a regular file"), "{shown}");
+        }
     }
 
     #[test]

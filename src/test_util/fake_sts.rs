@@ -38,6 +38,8 @@ struct Script {
     queued: VecDeque<Option<StsError>>,
     failing: Option<StsError>,
     latency: StdDuration,
+    /// When set, issued credentials expire this long after the answer (negative: expired).
+    expires_in: Option<Duration>,
 }
 
 /// A fake STS: counts calls, answers after a scripted latency, fails as scripted. Issued
@@ -83,6 +85,12 @@ impl FakeSts {
 
     pub(crate) fn set_latency(&self, latency: StdDuration) {
         self.script.lock().unwrap().latency = latency;
+    }
+
+    /// Issued credentials expire `after` the answer instead of after `DurationSeconds`
+    /// (negative: already expired), until `set_expires_in(None)`: a broken STS or clock.
+    pub(crate) fn set_expires_in(&self, after: Option<Duration>) {
+        self.script.lock().unwrap().expires_in = after;
     }
 
     /// Every call fails with `error` until `set_failing(None)`.
@@ -132,7 +140,9 @@ impl FakeSts {
         }
         let n = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
         // The expiry counts from when the answer is sent, as with real STS.
-        let lifetime = Duration::seconds(i64::from(duration.unwrap_or(3600)));
+        let lifetime = script
+            .expires_in
+            .unwrap_or_else(|| Duration::seconds(i64::from(duration.unwrap_or(3600))));
         let expiration = self.clock.now() + lifetime + Duration::try_from(latency).unwrap();
         (
             latency,

@@ -14,6 +14,7 @@ mod host;
 mod lifecycle;
 mod network;
 mod profiles;
+mod robustness;
 mod server;
 mod service_files;
 mod sigv4_botocore;
