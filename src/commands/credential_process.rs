@@ -71,7 +71,7 @@ pub async fn credential_process(
         .filter(|ecs| ecs.profiles.iter().any(|p| p == profile));
     let document = if let Some(ecs) = ecs {
         let token =
-            std::fs::read_to_string(&ecs.token_file).map_err(|source| FetchError::TokenFile {
+            crate::files::read_text(&ecs.token_file).map_err(|source| FetchError::TokenFile {
                 path: ecs.token_file.clone(),
                 source,
             })?;

@@ -161,7 +161,7 @@ pub fn import_keys(
 
     let source = split(&read(&from)?);
     let chosen = choose(&source, &from, &options.profiles)?;
-    let existing = match fs::read_to_string(&to) {
+    let existing = match crate::files::read_text(&to) {
         Ok(text) => split(&text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Sections::default(),
         Err(source) => return Err(io_error("read", &to, source)),
@@ -290,7 +290,7 @@ fn point_config_at(
 }
 
 fn read(path: &Path) -> Result<String, ImportError> {
-    fs::read_to_string(path).map_err(|source| io_error("read", path, source))
+    crate::files::read_text(path).map_err(|source| io_error("read", path, source))
 }
 
 fn io_error(action: &'static str, path: &Path, source: io::Error) -> ImportError {

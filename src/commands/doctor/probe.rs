@@ -41,7 +41,7 @@ pub(super) async fn listeners(report: &mut Report, config: &Config) {
     let Some(profile) = ecs.profiles.first() else {
         return;
     };
-    let token = match std::fs::read_to_string(&ecs.token_file) {
+    let token = match crate::files::read_text(&ecs.token_file) {
         Ok(token) => token,
         Err(e) => {
             return report.fail(
@@ -154,7 +154,7 @@ async fn container_endpoint(report: &mut Report, env: &Env, url: &str) {
         env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
     ) {
         (Some(token), _) => token.to_owned(),
-        (None, Some(file)) => std::fs::read_to_string(file).unwrap_or_default(),
+        (None, Some(file)) => crate::files::read_text(file.as_ref()).unwrap_or_default(),
         (None, None) => String::new(),
     };
     if env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN").is_none() {
