@@ -27,6 +27,17 @@ pub enum DaemonError {
         /// The cause.
         source: io::Error,
     },
+    /// A listener's address is on no interface of this host.
+    #[error(
+        "cannot listen on {addr} ({what}): the address is on no interface of this host; add it with `sudo credvend network up` (macOS: `sudo ifconfig lo0 alias {}`)",
+        addr.ip()
+    )]
+    AddressMissing {
+        /// The address.
+        addr: SocketAddr,
+        /// `imds` or `ecs`.
+        what: &'static str,
+    },
     /// The ECS token or capability file is unusable.
     #[error(transparent)]
     EcsFiles(#[from] EcsFileError),

@@ -212,9 +212,14 @@ fn raise_fd_limit() {
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, DaemonError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| DaemonError::Bind { addr, what, source })
+    TcpListener::bind(addr).await.map_err(|source| {
+        // The usual cause on a fresh host: the link-local address is on no interface yet.
+        if source.kind() == std::io::ErrorKind::AddrNotAvailable && !addr.ip().is_loopback() {
+            DaemonError::AddressMissing { addr, what }
+        } else {
+            DaemonError::Bind { addr, what, source }
+        }
+    })
 }
 
 fn local_addr(

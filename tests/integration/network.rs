@@ -109,3 +109,39 @@ fn network_up_without_root_is_refused_clearly() {
         "credvend: credvend network up changes the host's interfaces and needs root\n"
     );
 }
+
+#[test]
+fn serving_on_a_missing_link_local_address_names_the_command_that_adds_it() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(!in_ci(), "the network test needs root, and CI runs as root");
+        return;
+    }
+    let home = crate::support::home::Home::new();
+    let config = home.path("linklocal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[[imds]]\nlisten = \"169.254.169.254:80\"\nallowed_networks = [\"172.17.0.0/16\"]\n[ecs]\nenabled = false\n",
+            home.path("state").display().to_string()
+        ),
+    )
+    .unwrap();
+    // In a namespace of its own the address is on no interface (and nothing can leave it).
+    let script = format!(
+        "ip link set lo up; exec {} serve --config {}",
+        env!("CARGO_BIN_EXE_credvend"),
+        config.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .env_clear()
+        .envs(crate::support::scrubbed_env(Some(&home.root)))
+        .output()
+        .expect("unshare");
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot listen on 169.254.169.254:80 (imds): the address is on no interface of this host; add it with `sudo credvend network up`"),
+        "{stderr}"
+    );
+}
