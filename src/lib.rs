@@ -30,6 +30,8 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod env;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hex;
 pub mod mint;
 pub mod profile;
