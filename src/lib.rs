@@ -31,6 +31,8 @@ pub mod config;
 pub mod daemon;
 pub mod env;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hex;
 pub mod mint;
 pub mod profile;
