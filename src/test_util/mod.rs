@@ -21,6 +21,7 @@ use crate::secret::{Credentials, Secret};
 pub(crate) mod fake_cache;
 pub(crate) mod fake_sts;
 pub(crate) mod http;
+pub(crate) mod logs;
 
 pub(crate) use fake_cache::*;
 pub(crate) use fake_sts::*;

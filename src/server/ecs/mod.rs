@@ -182,8 +182,6 @@ async fn serve(s: &EcsState, client: SocketAddr, path: &str, profile: &str) -> R
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::io;
-    use std::sync::Mutex;
 
     use super::*;
     use crate::audit::AuditEvent;
@@ -409,35 +407,16 @@ mod tests {
         assert_no_cors(&resp);
     }
 
-    /// A log writer that keeps everything written.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn logs_never_show_tokens_secrets_or_capability_ids() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) =
+            crate::test_util::logs::CapturedLogs::install(tracing::Level::TRACE);
         let f = fixture();
         // Tests on other threads may register these callsites while this thread-local subscriber
         // is not yet counted, caching "never": once every callsite is registered, recompute.
         f.get("/role/dev", Some(TOKEN)).await;
         tracing::callsite::rebuild_interest_cache();
-        captured.0.lock().unwrap().clear();
+        captured.clear();
         f.get("/role/dev", Some(TOKEN)).await;
         f.get("/role/dev", Some("wrong")).await;
         f.get(&format!("/v2/credentials/{DEV_ID}"), None).await;
@@ -449,7 +428,7 @@ mod tests {
             }),
         );
         f.get("/role/dev", Some(TOKEN)).await;
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         assert!(logs.contains("/role/{profile}"), "{logs}");
         for marker in [TOKEN, SECRET_MARK, TOKEN_MARK, DEV_ID] {
             assert!(!logs.contains(marker), "{marker} in {logs}");
