@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
@@ -29,8 +28,8 @@ use crate::profile::{FileKind, ProfileSet};
 use crate::random::Random;
 use crate::secret::{Credentials, Secret};
 use crate::server::{
-    CapabilityIds, EcsConfig, EcsState, ImdsConfig, ImdsState, PublicKey, Services, ecs_router,
-    imds_router,
+    CapabilityIds, EcsConfig, EcsState, Endpoint, ImdsConfig, ImdsState, PublicKey, Services,
+    ecs_router, imds_router,
 };
 use crate::sts::BoxFuture;
 // What the included parser names as `super::…`.
@@ -163,9 +162,9 @@ pub enum Listener {
 /// The three routers over one fake cache, with a valid IMDS token for each IMDS listener.
 #[derive(Debug)]
 pub struct Front {
-    v2: Router,
-    v1: Router,
-    ecs: Router,
+    v2: Endpoint,
+    v1: Endpoint,
+    ecs: Endpoint,
     v2_token: String,
     v1_token: String,
     with_credentials: bool,
@@ -217,7 +216,7 @@ impl Front {
     }
 
     /// The router of `listener` (cheap to clone).
-    pub fn router(&self, listener: Listener) -> Router {
+    pub fn router(&self, listener: Listener) -> Endpoint {
         match listener {
             Listener::ImdsV2 => self.v2.clone(),
             Listener::ImdsV1 => self.v1.clone(),
@@ -271,7 +270,7 @@ pub fn from_peer(mut req: Request<Body>, peer: SocketAddr) -> Request<Body> {
 }
 
 /// A token from `router`'s PUT, from a loopback peer.
-async fn mint(router: &Router) -> String {
+async fn mint(router: &Endpoint) -> String {
     let req = Request::put("/latest/api/token")
         .header("host", IMDS_LISTEN)
         .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
@@ -287,10 +286,10 @@ async fn mint(router: &Router) -> String {
 }
 
 /// One request through `router`, as `tower::ServiceExt::oneshot` does it.
-async fn call(mut router: Router, req: Request<Body>) -> Response {
+async fn call(mut router: Endpoint, req: Request<Body>) -> Response {
     use tower::Service as _;
     let ready = std::future::poll_fn(|cx| {
-        <Router as tower::Service<Request<Body>>>::poll_ready(&mut router, cx)
+        <Endpoint as tower::Service<Request<Body>>>::poll_ready(&mut router, cx)
     });
     let Ok(()) = ready.await;
     let Ok(resp) = router.call(req).await;

@@ -23,7 +23,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -35,6 +34,7 @@ use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use super::limit::RateLimiter;
+use super::routers::Endpoint;
 use crate::config::ServerSettings;
 
 /// How long the loop pauses after an accept error (EMFILE: a busy loop would not help).
@@ -136,11 +136,11 @@ impl Throttled {
     }
 }
 
-/// Serves `router` on `listener` under `limits` until `shutdown` completes, then lets open
+/// Serves `endpoint` on `listener` under `limits` until `shutdown` completes, then lets open
 /// requests finish and returns.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    endpoint: Endpoint,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -183,17 +183,17 @@ pub async fn serve(
         };
         prepare(&stream, limits.hop_limit);
         let service = hyper::service::service_fn({
-            let router = router.clone();
+            let endpoint = endpoint.clone();
             let limiter = limiter.clone();
             move |mut req: hyper::Request<Incoming>| {
-                let router = router.clone();
                 let refused = limiter.check(client);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let endpoint = endpoint.clone();
                 async move {
-                    if let Some(retry_after) = refused {
-                        return Ok(super::limit::too_many(retry_after));
+                    match refused {
+                        None => endpoint.oneshot(req).await,
+                        Some(retry_after) => Ok(super::limit::too_many(retry_after)),
                     }
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    router.oneshot(req).await
                 }
             }
         });

@@ -15,11 +15,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
-use axum::extract::{Request, State};
 use axum::http::{Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::audit::{AuditEvent, AuditSink};
 use crate::config::IpNet;
@@ -74,7 +73,8 @@ impl Guard {
         (self.render)(error)
     }
 
-    fn check(&self, peer: Option<SocketAddr>, req: &Request) -> Result<(), ApiError> {
+    /// Whether the request may go on; the error to deny it with otherwise.
+    pub(crate) fn check(&self, peer: Option<SocketAddr>, req: &Request) -> Result<(), ApiError> {
         let peer = peer.ok_or(ApiError::PeerNotAllowed)?;
         if !self.peer_allowed(peer.ip()) {
             return Err(ApiError::PeerNotAllowed);
@@ -175,22 +175,12 @@ pub(crate) fn peer_of(req: &Request) -> Option<SocketAddr> {
 /// provides it).
 pub(crate) const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
-/// The middleware: refuses, or passes the request on.
-pub(crate) async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    let peer = peer_of(&req);
-    match guard.check(peer, &req) {
-        Ok(()) => next.run(req).await,
-        Err(e) => guard.deny(peer.unwrap_or(UNKNOWN_PEER), req.uri().path(), e),
-    }
-}
-
 /// Strips any CORS header a handler could ever add; belt and braces for the "never" rule.
-pub(crate) async fn no_cors(req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await.into_response();
+pub(crate) fn strip_cors(resp: &mut Response) {
     let is_cors = |k: &header::HeaderName| k.as_str().starts_with("access-control-");
     // No handler sets one; look before collecting anything.
     if !resp.headers().keys().any(is_cors) {
-        return resp;
+        return;
     }
     let cors: Vec<_> = resp
         .headers()
@@ -201,11 +191,12 @@ pub(crate) async fn no_cors(req: Request, next: Next) -> Response {
     for k in cors {
         resp.headers_mut().remove(k);
     }
-    resp
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::response::IntoResponse;
+
     use super::*;
     use crate::audit::NoAudit;
 

@@ -19,5 +19,5 @@ pub use ecs::{
     load_or_create_token,
 };
 pub use imds::{ImdsConfig, ImdsState, PublicKey};
-pub use routers::{ecs_router, imds_router};
+pub use routers::{Endpoint, ecs_router, imds_router};
 pub use services::Services;

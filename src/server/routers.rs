@@ -1,37 +1,143 @@
-//! The routers of the two endpoints; `accept` runs one on a listener.
-//!
-//! Layering (outermost first): request log -> CORS stripper -> guard (peer, Host,
-//! OPTIONS, sizes) -> per-listener checks (IMDS token) -> handlers. Handlers only read the
-//! cache; they never call STS themselves.
+//! The front of each listener: [`Endpoint`], the one service every request of a connection
+//! goes through. In order: IMDS path normalising, the guard (peer, Host, OPTIONS, sizes), the
+//! listener's own admission check (the IMDS token), axum's routing to the handlers, and a CORS
+//! strip on the way out. It is one hand-written service rather than a stack of middlewares
+//! because it runs on every request: each `from_fn` layer boxed a future and cloned the route
+//! it wrapped, per request (docs/performance.md). Handlers only read the cache; they never
+//! call STS themselves.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
 use axum::response::Response;
-use tower::Layer as _;
+use tower::{Service, ServiceExt as _};
 use tracing::Instrument;
 
+use crate::server::audit_path::audit_path;
 use crate::server::ecs::{self, EcsState};
-use crate::server::guard;
+use crate::server::guard::{self, Guard, UNKNOWN_PEER};
 use crate::server::imds::{self, ImdsState};
 
-/// The router of one IMDS listener.
-pub fn imds_router(state: ImdsState) -> Router {
-    let guard = state.guard();
-    let routes = finish(imds::routes(state), guard);
-    // Rewriting must happen before routing, so it wraps the finished router as a service.
-    Router::new().fallback_service(middleware::map_request(collapse_slashes).layer(routes))
+/// A listener's own check of a request that passed the guard, before routing.
+pub(crate) trait Admission: Send + Sync + std::fmt::Debug {
+    /// The refusal to send (already recorded), or `None` to let the request on.
+    fn refusal(&self, client: SocketAddr, req: &Request) -> Option<Response>;
+}
+
+/// One listener's front: cheap to clone (an `Arc`), and a `tower::Service` for hyper and
+/// for tests.
+#[derive(Clone, Debug)]
+pub struct Endpoint(Arc<Front>);
+
+#[derive(Debug)]
+struct Front {
+    guard: Arc<Guard>,
+    admission: Option<Arc<dyn Admission>>,
+    collapse_slashes: bool,
+    routes: Router,
+    /// Debug-level request logging; fixed at start with the log filter, so the span costs
+    /// nothing when nobody will read it.
+    log: bool,
+}
+
+/// The front of one IMDS listener.
+pub fn imds_router(state: ImdsState) -> Endpoint {
+    Endpoint(Arc::new(Front {
+        guard: state.guard(),
+        admission: Some(Arc::new(state.clone())),
+        collapse_slashes: true,
+        routes: imds::routes(state),
+        log: tracing::enabled!(tracing::Level::DEBUG),
+    }))
+}
+
+/// The front of the ECS listener.
+pub fn ecs_router(state: EcsState) -> Endpoint {
+    Endpoint(Arc::new(Front {
+        guard: state.guard(),
+        admission: None,
+        collapse_slashes: false,
+        routes: ecs::routes(state),
+        log: tracing::enabled!(tracing::Level::DEBUG),
+    }))
+}
+
+impl<B> Service<axum::http::Request<B>> for Endpoint
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let front = self.0.clone();
+        Box::pin(async move { Ok(front.answer(req.map(Body::new)).await) })
+    }
+}
+
+impl Front {
+    async fn answer(&self, mut req: Request) -> Response {
+        if self.collapse_slashes {
+            collapse_slashes(&mut req);
+        }
+        let peer = guard::peer_of(&req);
+        let client = peer.unwrap_or(UNKNOWN_PEER);
+        if let Err(e) = self.guard.check(peer, &req) {
+            return self.guard.deny(client, req.uri().path(), e);
+        }
+        if let Some(admission) = &self.admission
+            && let Some(refused) = admission.refusal(client, &req)
+        {
+            return refused;
+        }
+        let mut resp = if self.log {
+            // Never the raw path, which may hold a capability id; never a header value.
+            let span = tracing::debug_span!(
+                "request",
+                method = %req.method(),
+                path = %audit_path(req.uri().path()),
+                %client,
+            );
+            async {
+                let resp = self.route(req).await;
+                tracing::debug!(status = resp.status().as_u16(), "answered");
+                resp
+            }
+            .instrument(span)
+            .await
+        } else {
+            self.route(req).await
+        };
+        guard::strip_cors(&mut resp);
+        resp
+    }
+
+    async fn route(&self, req: Request) -> Response {
+        let Ok(resp) = self.routes.clone().oneshot(req).await;
+        resp
+    }
 }
 
 /// Old tools build IMDS paths by joining with `/` (boto 2 asks for
 /// `/latest/dynamic/instance-identity//document/`); repeated slashes mean one, as they do to
 /// the real IMDS's clients.
-async fn collapse_slashes(mut req: Request) -> Request {
+fn collapse_slashes(req: &mut Request) {
     let uri = req.uri();
     if !uri.path().contains("//") {
-        return req;
+        return;
     }
     let mut path = String::with_capacity(uri.path().len());
     for c in uri.path().chars() {
@@ -52,48 +158,6 @@ async fn collapse_slashes(mut req: Request) -> Request {
             *req.uri_mut() = collapsed;
         }
     }
-    req
-}
-
-/// The router of the ECS listener.
-pub fn ecs_router(state: EcsState) -> Router {
-    let guard = state.guard();
-    finish(ecs::routes(state), guard)
-}
-
-fn finish(router: Router, guard: Arc<guard::Guard>) -> Router {
-    let router = router
-        .layer(middleware::from_fn_with_state(guard, guard::guard))
-        .layer(middleware::from_fn(guard::no_cors));
-    // The request log costs a layer per request; leave it out unless someone will read it
-    // (the log filter is fixed at start).
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        router.layer(middleware::from_fn(log_request))
-    } else {
-        router
-    }
-}
-
-/// One log line per request: method, matched route (never the raw URI, which may hold a
-/// capability id), status and client; never a header value.
-async fn log_request(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("<unmatched>", MatchedPath::as_str)
-        .to_owned();
-    let client = guard::peer_of(&req).unwrap_or(guard::UNKNOWN_PEER);
-    // Debug, not info: under load a line per request would flood the journal; the audit log
-    // is the record of who was served.
-    let span = tracing::debug_span!("request", %method, %route, %client);
-    async move {
-        let resp = next.run(req).await;
-        tracing::debug!(status = resp.status().as_u16(), "answered");
-        resp
-    }
-    .instrument(span)
-    .await
 }
 
 #[cfg(test)]
@@ -139,7 +203,7 @@ mod tests {
         task: tokio::task::JoinHandle<io::Result<()>>,
     }
 
-    async fn start(router: Router) -> Running {
+    async fn start(router: Endpoint) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

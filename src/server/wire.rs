@@ -4,9 +4,11 @@
 //! Timestamps are whole-second UTC `Z` ([`format_timestamp`]): botocore's strict `strptime`,
 //! JS's RFC 3339 regex and Go's `time.Time` all accept that form and no other is safe.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
+use axum::body::Bytes;
 use serde::Serialize;
 
 use crate::audit::AuditEvent;
@@ -76,6 +78,46 @@ pub(crate) fn ecs_body(served: &Served) -> String {
     serde_json::to_string(&body).unwrap_or_default()
 }
 
+/// Each profile's credential body as last rendered, for one body shape. The cache hands out
+/// the same `Arc<Served>` until the next refresh, so rendering once per `Arc` is rendering
+/// once per refresh; the JSON and its timestamps were a good part of an answer's cost.
+#[derive(Default)]
+pub(crate) struct Rendered(RwLock<HashMap<String, (Arc<Served>, Bytes)>>);
+
+impl Rendered {
+    /// The body of `served`: the last rendering if it was of these very credentials, else
+    /// `render`'s, kept for the next request.
+    pub(crate) fn body(
+        &self,
+        served: &Arc<Served>,
+        render: impl FnOnce(&Served) -> String,
+    ) -> Bytes {
+        if let Some((last, body)) = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&served.profile)
+            && Arc::ptr_eq(last, served)
+        {
+            return body.clone();
+        }
+        let body = Bytes::from(render(served));
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(served.profile.clone(), (served.clone(), body.clone()));
+        body
+    }
+}
+
+/// The bodies hold secrets: show only how many there are.
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Rendered").field("profiles", &n).finish()
+    }
+}
+
 /// Reads `profile` from the cache; only session credentials that have not expired pass.
 ///
 /// The cache's error text stays in the daemon's log: the client gets a generic status.
@@ -120,4 +162,43 @@ pub(crate) fn record_served(
         profile: served.profile.clone(),
         access_key_id: served.credentials.access_key_id.clone(),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::test_util::*;
+
+    #[test]
+    fn a_body_is_rendered_once_per_credentials_and_again_after_a_refresh() {
+        let rendered = Rendered::default();
+        let renders = Cell::new(0);
+        let render = |s: &Served| {
+            renders.set(renders.get() + 1);
+            ecs_body(s)
+        };
+        let first = Arc::new(served("dev"));
+        let a = rendered.body(&first, render);
+        let b = rendered.body(&first, render);
+        assert_eq!((renders.get(), &a), (1, &b), "the same Arc: one rendering");
+        assert!(String::from_utf8_lossy(&a).contains(KEY_ID));
+
+        // A refresh hands out a new Arc, even with equal contents: render again.
+        let mut next = served("dev");
+        next.credentials.access_key_id = "ASIANEXTKEY".into();
+        let refreshed = rendered.body(&Arc::new(next), render);
+        assert_eq!(renders.get(), 2);
+        assert!(String::from_utf8_lossy(&refreshed).contains("ASIANEXTKEY"));
+        // Another profile has its own slot and does not evict the first.
+        rendered.body(&Arc::new(served("other")), render);
+        let again = rendered.body(&first, render);
+        assert_eq!(renders.get(), 4, "first was replaced by the refresh");
+        assert_eq!(again, a);
+
+        let shown = format!("{rendered:?}");
+        assert_eq!(shown, "Rendered { profiles: 2 }");
+        assert!(!shown.contains(SECRET_MARK));
+    }
 }

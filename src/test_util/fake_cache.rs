@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
+use axum::extract::ConnectInfo;
+
+use crate::server::Endpoint;
 use axum::http::{Request, Response};
 use http_body_util::BodyExt;
 use time::OffsetDateTime;
@@ -95,17 +96,13 @@ pub(crate) fn services(cache: Arc<FakeCache>) -> (Services, Arc<RecordingAudit>,
 
 /// Sends `req` to `router` as if from `peer`; returns the response and its body as text.
 pub(crate) async fn send(
-    router: &Router,
+    endpoint: &Endpoint,
     peer: &str,
-    req: Request<Body>,
+    mut req: Request<Body>,
 ) -> (Response<Body>, String) {
     let peer: SocketAddr = peer.parse().unwrap();
-    let resp = router
-        .clone()
-        .layer(MockConnectInfo(peer))
-        .oneshot(req)
-        .await
-        .unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
+    let Ok(resp) = endpoint.clone().oneshot(req).await;
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
     let text = String::from_utf8(bytes.to_vec()).unwrap();

@@ -21,7 +21,7 @@ use crate::secret::{Secret, ct_eq};
 use crate::server::error::{ApiError, EcsError};
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
 use crate::server::services::Services;
-use crate::server::wire;
+use crate::server::wire::{self, Rendered};
 
 mod files;
 
@@ -78,6 +78,8 @@ struct Inner {
     services: Services,
     guard: Arc<Guard>,
     label: String,
+    /// Each profile's credential body as last rendered.
+    rendered: Rendered,
 }
 
 impl EcsState {
@@ -97,6 +99,7 @@ impl EcsState {
             services,
             guard,
             label,
+            rendered: Rendered::default(),
         }))
     }
 
@@ -171,12 +174,9 @@ async fn serve(s: &EcsState, client: SocketAddr, path: &str, profile: &str) -> R
         Err(e) => return EcsError(e).into_response(),
     };
     wire::record_served(&s.0.services, client, &s.0.label, path, &served);
-    let mut resp = wire::ecs_body(&served).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    let body = s.0.rendered.body(&served, wire::ecs_body);
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 #[cfg(test)]
@@ -197,7 +197,7 @@ mod tests {
     const LOCAL: &str = "127.0.0.1:41000";
 
     struct Fixture {
-        router: Router,
+        router: crate::server::Endpoint,
         audit: Arc<RecordingAudit>,
         cache: Arc<FakeCache>,
     }
@@ -429,7 +429,9 @@ mod tests {
         );
         f.get("/role/dev", Some(TOKEN)).await;
         let logs = captured.text();
-        assert!(logs.contains("/role/{profile}"), "{logs}");
+        // The request log names the path with any capability id masked, as the audit log does.
+        assert!(logs.contains("path=/role/dev"), "{logs}");
+        assert!(logs.contains("path=/v2/credentials/****"), "{logs}");
         for marker in [TOKEN, SECRET_MARK, TOKEN_MARK, DEV_ID] {
             assert!(!logs.contains(marker), "{marker} in {logs}");
         }

@@ -4,13 +4,13 @@
 //! Listings end without a newline and leaf paths answer with or without a trailing slash
 //! (botocore asks for `placement/availability-zone/`). Bodies are text/plain, as on EC2.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::handler::Handler;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use sha2::{Digest, Sha256};
@@ -20,8 +20,9 @@ use crate::hex;
 use crate::random::Random;
 use crate::server::error::ApiError;
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
+use crate::server::routers::Admission;
 use crate::server::services::Services;
-use crate::server::wire;
+use crate::server::wire::{self, Rendered};
 
 mod config;
 mod token;
@@ -32,6 +33,8 @@ use token::{TokenError, TokenIssuer};
 
 const TOKEN_PATH: &str = "/latest/api/token";
 const TTL_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
+/// What axum gives a `String` body, and what the real IMDS sends.
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
 /// Proxy headers: a token PUT that carries one came through a proxy, which IMDSv2 refuses.
 const FORWARDED_HEADERS: [HeaderName; 2] = [
@@ -54,6 +57,8 @@ struct Inner {
     image_id: String,
     instance_profile_id: String,
     pending_time: String,
+    /// The credential bodies as last rendered: `[plain, extended]`.
+    rendered: [Rendered; 2],
 }
 
 impl ImdsState {
@@ -74,6 +79,7 @@ impl ImdsState {
             image_id: format!("ami-{}", &digest[17..34]),
             instance_profile_id: format!("AIPA{}", digest[34..51].to_uppercase()),
             pending_time: format_timestamp(services.clock.now()),
+            rendered: Default::default(),
             guard,
             label,
             config,
@@ -134,7 +140,6 @@ pub(crate) fn routes(state: ImdsState) -> Router {
         get_document,
     );
     r.fallback(|| async { ApiError::NotFound })
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
 
@@ -176,29 +181,27 @@ impl From<TokenError> for TokenRefusal {
 }
 
 /// IMDSv2: every GET but the token PUT needs a valid token, or none at all in v1 mode.
-async fn require_token(State(s): State<ImdsState>, req: Request, next: Next) -> Response {
-    if req.uri().path() == TOKEN_PATH {
-        return next.run(req).await;
-    }
-    let verdict = match req.headers().get(TOKEN_HEADER) {
-        None if s.0.config.imdsv1 => Ok(()),
-        None => Err(TokenRefusal::Missing),
-        Some(v) => match v.to_str() {
-            Ok(t) => {
-                s.0.tokens
-                    .verify(t, s.0.services.clock.now())
-                    .map_err(TokenRefusal::from)
-            }
-            Err(_) => Err(TokenRefusal::Invalid),
-        },
-    };
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(refusal) => {
-            let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-            s.0.guard
-                .deny_because(client, req.uri().path(), refusal.error(), refusal.reason())
+impl Admission for ImdsState {
+    fn refusal(&self, client: SocketAddr, req: &Request) -> Option<Response> {
+        if req.uri().path() == TOKEN_PATH {
+            return None;
         }
+        let s = &self.0;
+        let verdict = match req.headers().get(TOKEN_HEADER) {
+            None if s.config.imdsv1 => Ok(()),
+            None => Err(TokenRefusal::Missing),
+            Some(v) => match v.to_str() {
+                Ok(t) => s
+                    .tokens
+                    .verify(t, s.services.clock.now())
+                    .map_err(TokenRefusal::from),
+                Err(_) => Err(TokenRefusal::Invalid),
+            },
+        };
+        verdict.err().map(|refusal| {
+            s.guard
+                .deny_because(client, req.uri().path(), refusal.error(), refusal.reason())
+        })
     }
 }
 
@@ -264,7 +267,9 @@ async fn serve_credentials(
     };
     let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
     wire::record_served(&s.0.services, client, &s.0.label, req.uri().path(), &served);
-    wire::imds_body(&served, extended).into_response()
+    let rendered = &s.0.rendered[usize::from(extended)];
+    let body = rendered.body(&served, |served| wire::imds_body(served, extended));
+    ([(header::CONTENT_TYPE, TEXT_PLAIN)], body).into_response()
 }
 
 /// The account: configured, else from the cache (which may be cold: then unknown).
@@ -369,7 +374,7 @@ mod tests {
     const EXT: &str = "/latest/meta-data/iam/security-credentials-extended/";
 
     struct Fixture {
-        router: Router,
+        router: crate::server::Endpoint,
         audit: Arc<crate::test_util::RecordingAudit>,
         clock: Arc<ManualClock>,
         cache: Arc<FakeCache>,
