@@ -250,3 +250,27 @@ fn local_addr(
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_names_every_socket_in_config_order() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let ready = Ready {
+            imds: vec![addr("169.254.169.254:80"), addr("[fd00:ec2::254]:80")],
+            ecs: vec![
+                addr("169.254.170.2:80"),
+                addr("169.254.170.23:80"),
+                addr("[fd00:ec2::23]:80"),
+            ],
+        };
+        assert_eq!(
+            ready.status(),
+            "imds=169.254.169.254:80 imds=[fd00:ec2::254]:80 ecs=169.254.170.2:80 \
+             ecs=169.254.170.23:80 ecs=[fd00:ec2::23]:80"
+        );
+        assert_eq!(Ready::default().status(), "");
+    }
+}
