@@ -34,6 +34,26 @@ pub(super) fn cases(site: &Site) -> Option<Vec<Case>> {
         arn: "Arn",
         also: None,
     };
+    // The CLI v2 2.9 reads no STS endpoint setting; its own call takes --endpoint-url.
+    let cli_v2 = Case {
+        name: "AWS CLI v2, IMDS over IPv4",
+        program: require("AWS CLI v2 (Debian's awscli)", "/usr/bin/aws".into())?,
+        args: [
+            "sts",
+            "get-caller-identity",
+            "--output",
+            "json",
+            "--endpoint-url",
+        ]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([site.sts_url.clone()])
+        .collect(),
+        vars: vec![],
+        imds: true,
+        arn: "Arn",
+        also: None,
+    };
     let js = |name, imds, vars| Case {
         name,
         program: "node".into(),
@@ -83,6 +103,7 @@ pub(super) fn cases(site: &Site) -> Option<Vec<Case>> {
         boto3("boto3, IMDS over IPv4", true, vec![], "iam-role"),
         aws("AWS CLI v1, IMDS over IPv4", true, vec![]),
         js("JS v3 default chain, IMDS over IPv4", true, vec![]),
+        cli_v2,
         boto2,
         rust("Rust SDK default chain, IMDS over IPv4", vec![]),
         boto3("boto3, IMDS over IPv6", true, v6(), "iam-role"),
@@ -98,6 +119,11 @@ pub(super) fn cases(site: &Site) -> Option<Vec<Case>> {
             full("169.254.170.23"),
             "container-role",
         ),
+        aws(
+            "AWS CLI v1, FULL_URI 169.254.170.23",
+            false,
+            full("169.254.170.23"),
+        ),
         js(
             "JS v3 default chain, FULL_URI 169.254.170.23",
             false,
@@ -108,6 +134,11 @@ pub(super) fn cases(site: &Site) -> Option<Vec<Case>> {
             false,
             full("[fd00:ec2::23]"),
             "container-role",
+        ),
+        js(
+            "JS v3 default chain, FULL_URI [fd00:ec2::23]",
+            false,
+            full("[fd00:ec2::23]"),
         ),
     ])
 }

@@ -6,10 +6,10 @@
 //! for credvend, and on the veth for the clients' own STS calls) and `credvend serve` with the
 //! listeners of `config.linklocal.toml`; a container namespace reaches them through a veth
 //! pair and its default route. Before the first request, and again before each client, the
-//! namespaces are checked to have no way off the machine. Then boto3, the AWS CLI v1, the SDK
-//! for JavaScript v3, boto 2 and the SDK for Rust read credentials with no endpoint variable:
-//! IMDS over IPv4 and IPv6, the container endpoint by RELATIVE_URI and by FULL_URI; each shows
-//! moto's assumed-role ARN. A second container, outside `allowed_networks`, gets 403 and a
+//! namespaces are checked to have no way off the machine. Then boto3, the AWS CLI v1 and v2,
+//! the SDK for JavaScript v3, boto 2 and the SDK for Rust read credentials with no endpoint
+//! variable: IMDS over IPv4 and IPv6, the container endpoint by RELATIVE_URI and by FULL_URI;
+//! each shows moto's assumed-role ARN. A second container, outside `allowed_networks`, gets 403 and a
 //! `denied` audit record. Without root the tests skip (and fail under CI).
 
 mod clients;
