@@ -2,8 +2,8 @@
 //! so containers on a bridge and tools that cannot be configured find credvend where they look.
 //!
 //! `up` (root) puts them on a link of credvend's own, `credvend0`: a `dummy` link where the
-//! kernel has the type, else an `ifb` one; addresses already on some interface are left as
-//! they are. `down` removes that link and so its addresses. `status` says which addresses are
+//! kernel has the type, else an `ifb` one, with IPv6 switched on for it when the host creates
+//! links without; addresses already on some interface are left as they are. `down` removes that link and so its addresses. `status` says which addresses are
 //! present and where, whether something listens on each (asked only once the address is local,
 //! so nothing leaves the host), and which `allowed_networks` line admits a Docker bridge.
 //! On Linux it drives `ip` (iproute2); macOS has `ifconfig lo0 alias`, which the README shows.
@@ -122,9 +122,17 @@ fn up() -> Result<String, NetworkError> {
     }
     ip(&["link", "set", LINK, "up"])?;
     let present = assigned()?;
+    let mut ipv6 = None;
     for (cidr, what) in ADDRESSES {
         if let Some(there) = present.iter().find(|a| a.cidr == cidr) {
             let _ = writeln!(report, "{cidr} ({what}) is already on {}", there.interface);
+            continue;
+        }
+        if cidr.contains(':') && !*ipv6.get_or_insert_with(|| enable_ipv6(&mut report)) {
+            let _ = writeln!(
+                report,
+                "skipped {cidr} ({what}): this host has no IPv6; IPv4 clients are served"
+            );
             continue;
         }
         // No duplicate address detection: nothing else on this link can have it.
@@ -136,6 +144,28 @@ fn up() -> Result<String, NetworkError> {
         let _ = writeln!(report, "added {cidr} ({what}) to {LINK}");
     }
     Ok(report)
+}
+
+/// IPv6 on credvend's own link, which a host (or a fresh network namespace) may create with
+/// `disable_ipv6 = 1`; then the kernel refuses its v6 addresses. False when the kernel has no
+/// IPv6 at all, or it stays off.
+fn enable_ipv6(report: &mut String) -> bool {
+    let knob = format!("/proc/sys/net/ipv6/conf/{LINK}/disable_ipv6");
+    match std::fs::read_to_string(&knob) {
+        Ok(value) if value.trim() == "0" => true,
+        Ok(_) => match std::fs::write(&knob, "0") {
+            Ok(()) => {
+                let _ = writeln!(report, "enabled IPv6 on {LINK} (it was disabled)");
+                true
+            }
+            Err(e) => {
+                let _ = writeln!(report, "cannot enable IPv6 on {LINK} ({e})");
+                false
+            }
+        },
+        // No such file: a kernel without IPv6 (or booted with ipv6.disable=1).
+        Err(_) => false,
+    }
 }
 
 fn down() -> Result<String, NetworkError> {

@@ -4,16 +4,14 @@
 //! Errors name the key the value came from: the TOML key (`aws.region`), or `$AWS_REGION`
 //! when the environment supplied it. The caller adds the file and line.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::check::{
-    check_listeners, check_profile, check_region, check_session_name, check_url, listen, networks,
-    positive,
+    ListenAt, check_listeners, check_profile, check_region, check_session_name, check_url, listen,
+    networks, positive,
 };
 use super::error::ConfigError;
-use super::ipnet::IpNet;
 use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer};
 use super::settings::*;
 use crate::env::Env;
@@ -43,7 +41,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
     let cache = cache(&raw.cache)?;
     let server = server(&raw.server)?;
     // No [[imds]] at all means one listener with every default.
-    let imds: Vec<ImdsListener> = raw
+    let imds_tables: Vec<Vec<(String, ImdsListener)>> = raw
         .imds
         .unwrap_or_else(|| vec![RawImds::default()])
         .iter()
@@ -53,15 +51,34 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
     let ecs = ecs(&raw.ecs, &aws.default_profile, &state_dir, home)?;
     let audit = audit(&raw.audit, &state_dir, home)?;
 
-    let mut listeners: Vec<(String, SocketAddr, &[IpNet])> = imds
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (format!("imds[{i}]"), l.listen, &l.allowed_networks[..]))
-        .collect();
-    if let Some(ecs) = &ecs {
-        listeners.push(("ecs".into(), ecs.listen, &ecs.allowed_networks[..]));
+    let mut listeners: Vec<ListenAt<'_>> = Vec::new();
+    for (i, table) in imds_tables.iter().enumerate() {
+        for (key, l) in table {
+            listeners.push(ListenAt {
+                table: format!("imds[{i}]"),
+                key: key.clone(),
+                addr: l.listen,
+                nets: &l.allowed_networks,
+            });
+        }
+    }
+    if let Some((ecs, keys)) = &ecs {
+        for (key, addr) in keys.iter().zip(ecs.addresses()) {
+            listeners.push(ListenAt {
+                table: "ecs".into(),
+                key: key.clone(),
+                addr,
+                nets: &ecs.allowed_networks,
+            });
+        }
     }
     check_listeners(&listeners)?;
+    let imds = imds_tables
+        .into_iter()
+        .flatten()
+        .map(|(_, listener)| listener)
+        .collect();
+    let ecs = ecs.map(|(ecs, _)| ecs);
 
     Ok(Config {
         file: None,
@@ -273,23 +290,22 @@ fn server(raw: &RawServer) -> Result<ServerSettings> {
     })
 }
 
+/// The listeners of one `[[imds]]` table, one per address, each with the key of its address.
 fn imds(
     key: &str,
     raw: &RawImds,
     default_profile: &str,
     home: Option<&str>,
-) -> Result<ImdsListener> {
+) -> Result<Vec<(String, ImdsListener)>> {
     let (profile_key, profile) = match &raw.profile {
         Some(profile) => (format!("{key}.profile"), profile.as_str()),
         None => (profile_from_env(), default_profile),
     };
     check_profile(&profile_key, profile)?;
-    Ok(ImdsListener {
-        listen: listen(
-            &format!("{key}.listen"),
-            raw.listen.as_deref(),
-            DEFAULT_IMDS_LISTEN,
-        )?,
+    // Never empty: `listen` refuses an empty list.
+    let addresses = listen(key, raw.listen.as_ref(), DEFAULT_IMDS_LISTEN)?;
+    let listener = ImdsListener {
+        listen: addresses[0].1,
         profile: profile.to_owned(),
         imdsv1: raw.imdsv1.unwrap_or(true),
         public_key_file: match &raw.public_key_file {
@@ -307,18 +323,34 @@ fn imds(
             Some(n) => n,
             None => DEFAULT_TOKEN_HOP_LIMIT,
         },
-    })
+    };
+    Ok(addresses
+        .into_iter()
+        .map(|(key, listen)| {
+            (
+                key,
+                ImdsListener {
+                    listen,
+                    ..listener.clone()
+                },
+            )
+        })
+        .collect())
 }
 
-/// `[ecs]`, checked even when disabled (a bad value is never silently ignored); `None` when
-/// `enabled = false`.
+/// `[ecs]`, checked even when disabled (a bad value is never silently ignored), with the key
+/// of each of its addresses; `None` when `enabled = false`.
 fn ecs(
     raw: &RawEcs,
     default_profile: &str,
     state_dir: &Path,
     home: Option<&str>,
-) -> Result<Option<EcsListener>> {
-    let listen = listen("ecs.listen", raw.listen.as_deref(), DEFAULT_ECS_LISTEN)?;
+) -> Result<Option<(EcsListener, Vec<String>)>> {
+    // Never empty: `listen` refuses an empty list.
+    let (keys, addresses): (Vec<String>, Vec<_>) =
+        listen("ecs", raw.listen.as_ref(), DEFAULT_ECS_LISTEN)?
+            .into_iter()
+            .unzip();
     let token_file = state_file(
         "ecs.token_file",
         raw.token_file.as_deref(),
@@ -350,12 +382,16 @@ fn ecs(
             "must name at least one profile (or set enabled = false)",
         ));
     }
-    Ok(Some(EcsListener {
-        listen,
-        token_file,
-        profiles,
-        allowed_networks,
-    }))
+    Ok(Some((
+        EcsListener {
+            listen: addresses[0],
+            also_listen: addresses[1..].to_vec(),
+            token_file,
+            profiles,
+            allowed_networks,
+        },
+        keys,
+    )))
 }
 
 fn audit(raw: &RawAudit, state_dir: &Path, home: Option<&str>) -> Result<AuditSettings> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::ipnet::{IpNet, IpNetError};
+use super::raw::RawListen;
 use crate::validate;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -22,11 +23,38 @@ pub(super) fn positive(key: &str, seconds: Option<u64>, default: Duration) -> Re
     }
 }
 
-pub(super) fn listen(key: &str, value: Option<&str>, default: &str) -> Result<SocketAddr> {
-    let value = value.unwrap_or(default);
-    value
-        .parse()
-        .map_err(|_| invalid(key, format!("{value:?} is not an address like {default}")))
+/// `listen` of the table at `table` (`imds[0]`, `ecs`): one address or a list, each with the
+/// key it is blamed under (`imds[0].listen`, or `imds[0].listen[2]` for a list entry).
+pub(super) fn listen(
+    table: &str,
+    value: Option<&RawListen>,
+    default: &str,
+) -> Result<Vec<(String, SocketAddr)>> {
+    let key = format!("{table}.listen");
+    let parse = |key: String, value: &str| match value.parse() {
+        Ok(addr) => Ok((key, addr)),
+        Err(_) if value.matches(':').count() > 1 && !value.starts_with('[') => Err(invalid(
+            key,
+            format!("{value:?} is not an address: an IPv6 address goes in brackets, like [::1]:80"),
+        )),
+        Err(_) => Err(invalid(
+            key,
+            format!("{value:?} is not an address like {default}"),
+        )),
+    };
+    match value {
+        None => Ok(vec![parse(key, default)?]),
+        Some(RawListen::One(value)) => Ok(vec![parse(key, value)?]),
+        Some(RawListen::List(values)) if values.is_empty() => Err(invalid(
+            key,
+            format!("must name at least one address, like [\"{default}\"]"),
+        )),
+        Some(RawListen::List(values)) => values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| parse(format!("{key}[{i}]"), value))
+            .collect(),
+    }
 }
 
 /// `allowed_networks` of the listener at `prefix`.
@@ -42,29 +70,43 @@ pub(super) fn networks(prefix: &str, raw: Option<&[String]>) -> Result<Vec<IpNet
         .collect()
 }
 
-/// Non-loopback listeners need client networks; no two listeners may share an address
-/// (port 0 asks the OS for a free port, so those never clash).
-pub(super) fn check_listeners(listeners: &[(String, SocketAddr, &[IpNet])]) -> Result<()> {
-    for (i, (key, addr, nets)) in listeners.iter().enumerate() {
-        if !addr.ip().is_loopback() && nets.is_empty() {
+/// One address a listener table listens on, for [`check_listeners`].
+#[derive(Debug)]
+pub(super) struct ListenAt<'a> {
+    /// The table: `imds[0]`, `ecs`.
+    pub(super) table: String,
+    /// The key of the address: `imds[0].listen`, `ecs.listen[1]`.
+    pub(super) key: String,
+    pub(super) addr: SocketAddr,
+    /// The table's `allowed_networks`.
+    pub(super) nets: &'a [IpNet],
+}
+
+/// Non-loopback listeners need client networks; no two addresses, in one table or in two, may
+/// be the same socket (port 0 asks the OS for a free port, so those never clash).
+pub(super) fn check_listeners(listeners: &[ListenAt<'_>]) -> Result<()> {
+    for (i, at) in listeners.iter().enumerate() {
+        let addr = at.addr;
+        if !addr.ip().is_loopback() && at.nets.is_empty() {
             return Err(invalid(
-                format!("{key}.allowed_networks"),
+                format!("{}.allowed_networks", at.table),
                 format!(
                     "must list the client networks, because listen = \"{addr}\" is not loopback"
                 ),
             ));
         }
-        let clash = listeners[..i].iter().find(|(_, other, _)| {
+        let clash = listeners[..i].iter().find(|other| {
+            let other = other.addr;
             addr.port() != 0
                 && addr.port() == other.port()
                 && (addr.ip() == other.ip()
                     || addr.ip().is_unspecified()
                     || other.ip().is_unspecified())
         });
-        if let Some((other_key, other, _)) = clash {
+        if let Some(other) = clash {
             return Err(invalid(
-                format!("{key}.listen"),
-                format!("\"{addr}\" overlaps {other_key}.listen = \"{other}\""),
+                at.key.clone(),
+                format!("\"{addr}\" overlaps {} = \"{}\"", other.key, other.addr),
             ));
         }
     }

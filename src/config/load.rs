@@ -217,6 +217,7 @@ mod tests {
             c.ecs,
             Some(EcsListener {
                 listen: addr("127.0.0.1:8170"),
+                also_listen: vec![],
                 token_file: "/var/lib/credvend/ecs-token".into(),
                 profiles: vec!["default".into()],
                 allowed_networks: vec![],
@@ -432,6 +433,7 @@ mod tests {
             c.ecs,
             Some(EcsListener {
                 listen: addr("[::1]:0"),
+                also_listen: vec![],
                 token_file: "/t/token".into(),
                 profiles: vec!["a".into(), "b".into()],
                 allowed_networks: vec!["192.0.2.0/24".parse().unwrap()],
@@ -676,6 +678,105 @@ mod tests {
             err.to_string(),
             "/etc/cv.toml:6:10: imds[1].listen: \"bad\" is not an address like 127.0.0.1:8169"
         );
+    }
+
+    #[test]
+    fn listen_takes_one_address_or_a_list_and_each_address_is_a_listener() {
+        let text = r#"
+        [[imds]]
+        listen = ["169.254.169.254:80", "[fd00:ec2::254]:80"]
+        profile = "app"
+        imdsv1 = false
+        allowed_networks = ["172.17.0.0/16", "fd00:d0c::/64"]
+        [[imds]]
+        listen = "127.0.0.1:8169"
+        [ecs]
+        listen = ["169.254.170.2:80", "169.254.170.23:80", "[fd00:ec2::23]:80"]
+        allowed_networks = ["172.17.0.0/16"]
+    "#;
+        let c = parse(text).unwrap();
+        let imds: Vec<(SocketAddr, &str, bool)> = c
+            .imds
+            .iter()
+            .map(|l| (l.listen, l.profile.as_str(), l.imdsv1))
+            .collect();
+        assert_eq!(
+            imds,
+            [
+                (addr("169.254.169.254:80"), "app", false),
+                (addr("[fd00:ec2::254]:80"), "app", false),
+                (addr("127.0.0.1:8169"), "default", true),
+            ]
+        );
+        // Everything but the address is the table's, for each of its addresses.
+        assert_eq!(c.imds[0].allowed_networks, c.imds[1].allowed_networks);
+        assert_eq!(c.imds[1].allowed_networks.len(), 2);
+        let ecs = c.ecs.unwrap();
+        assert_eq!(ecs.listen, addr("169.254.170.2:80"));
+        assert_eq!(
+            ecs.addresses().collect::<Vec<_>>(),
+            [
+                addr("169.254.170.2:80"),
+                addr("169.254.170.23:80"),
+                addr("[fd00:ec2::23]:80")
+            ]
+        );
+        // A list of one is the same as the address alone.
+        let one =
+            parse("[[imds]]\nlisten = [\"127.0.0.1:1\"]\n[ecs]\nlisten = [\"127.0.0.1:2\"]\n")
+                .unwrap();
+        assert_eq!(one.imds[0].listen, addr("127.0.0.1:1"));
+        assert!(one.ecs.unwrap().also_listen.is_empty());
+    }
+
+    #[test]
+    fn a_bad_list_entry_is_named_with_its_index_file_and_line() {
+        let nets = "allowed_networks = [\"10.0.0.0/8\"]";
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                "[[imds]]\nlisten = [\n  \"169.254.169.254:80\",\n  \"fd00:ec2::254:80\",\n]\n"
+                    .into(),
+                "/etc/cv.toml:4:3: imds[0].listen[1]",
+                "\"fd00:ec2::254:80\" is not an address: an IPv6 address goes in brackets",
+            ),
+            (
+                "[ecs]\nlisten = []\n".into(),
+                "/etc/cv.toml:2:10: ecs.listen",
+                "must name at least one address, like [\"127.0.0.1:8170\"]",
+            ),
+            (
+                "[ecs]\nlisten = 80\n".into(),
+                "/etc/cv.toml:2:10: ecs.listen",
+                "expected an address \"IP:PORT\" (IPv6 in brackets), or a list of them",
+            ),
+            (
+                "[ecs]\nlisten = [\"127.0.0.1:1\", 2]\n".into(),
+                "/etc/cv.toml:2:",
+                "ecs.listen[1]",
+            ),
+            (
+                format!(
+                    "[ecs]\n{nets}\nlisten = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.1:80\"]\n"
+                ),
+                "/etc/cv.toml:3:",
+                "ecs.listen[2]: \"10.0.0.1:80\" overlaps ecs.listen[0] = \"10.0.0.1:80\"",
+            ),
+            (
+                format!("[[imds]]\n{nets}\nlisten = [\"10.0.0.1:80\", \"0.0.0.0:8170\"]\n"),
+                "/etc/cv.toml:",
+                "ecs.listen: \"127.0.0.1:8170\" overlaps imds[0].listen[1] = \"0.0.0.0:8170\"",
+            ),
+            (
+                "[[imds]]\nlisten = [\"127.0.0.1:1\", \"10.0.0.1:80\"]\n".into(),
+                "/etc/cv.toml:1:1: imds[0].allowed_networks",
+                "because listen = \"10.0.0.1:80\" is not loopback",
+            ),
+        ];
+        for (text, at, want) in cases {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.starts_with(at), "{text}: {err}");
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The TOML file as written: every key optional, unknown keys refused. `build` turns this
 //! into a [`Config`](super::Config) with the environment and the defaults.
 
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -61,7 +64,7 @@ pub(super) struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawImds {
-    pub(super) listen: Option<String>,
+    pub(super) listen: Option<RawListen>,
     pub(super) profile: Option<String>,
     pub(super) imdsv1: Option<bool>,
     pub(super) public_key_file: Option<String>,
@@ -73,7 +76,7 @@ pub(super) struct RawImds {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEcs {
     pub(super) enabled: Option<bool>,
-    pub(super) listen: Option<String>,
+    pub(super) listen: Option<RawListen>,
     pub(super) token_file: Option<String>,
     pub(super) profiles: Option<Vec<String>>,
     pub(super) allowed_networks: Option<Vec<String>>,
@@ -87,4 +90,41 @@ pub(super) struct RawAudit {
     pub(super) max_file_bytes: Option<u64>,
     pub(super) keep_files: Option<u32>,
     pub(super) coalesce_seconds: Option<u64>,
+}
+
+/// `listen` as written: one address, or a list of them (each gets a socket of its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RawListen {
+    /// `listen = "ADDR"`.
+    One(String),
+    /// `listen = ["ADDR", ...]`.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for RawListen {
+    // By hand rather than `#[serde(untagged)]`, whose error ("did not match any variant")
+    // would not say what the key takes.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expect;
+        impl<'de> Visitor<'de> for Expect {
+            type Value = RawListen;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an address \"IP:PORT\" (IPv6 in brackets), or a list of them")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawListen, E> {
+                Ok(RawListen::One(value.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawListen, A::Error> {
+                let mut all = Vec::new();
+                while let Some(addr) = seq.next_element::<String>()? {
+                    all.push(addr);
+                }
+                Ok(RawListen::List(all))
+            }
+        }
+        deserializer.deserialize_any(Expect)
+    }
 }

@@ -110,7 +110,9 @@ pub struct Config {
     pub cache: CacheSettings,
     /// `[server]`.
     pub server: ServerSettings,
-    /// `[[imds]]`: one entry per IMDS listener.
+    /// `[[imds]]`: one entry per IMDS listener address, in the order written. A table whose
+    /// `listen` is a list gives one entry per address (its other settings copied), so every
+    /// address is a listener of its own: its own socket, token key and `Host` check.
     pub imds: Vec<ImdsListener>,
     /// `[ecs]`; `None` when disabled.
     pub ecs: Option<EcsListener>,
@@ -179,10 +181,10 @@ pub struct ServerSettings {
     pub rate_limit_burst: u32,
 }
 
-/// One `[[imds]]` listener.
+/// One `[[imds]]` listener: one address of its table's `listen`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImdsListener {
-    /// `listen`.
+    /// The address (one entry of `listen`).
     pub listen: SocketAddr,
     /// `profile`: served as the instance role.
     pub profile: String,
@@ -196,11 +198,15 @@ pub struct ImdsListener {
     pub token_hop_limit: u8,
 }
 
-/// `[ecs]`.
+/// `[ecs]`: one listener on each of its addresses, all serving the same profiles behind the
+/// same token.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EcsListener {
-    /// `listen`.
+    /// The first address of `listen`: the one `credvend env`, `doctor` and
+    /// `credential-process` go to.
     pub listen: SocketAddr,
+    /// The other addresses of `listen`, in the order written.
+    pub also_listen: Vec<SocketAddr>,
     /// `token_file`.
     pub token_file: PathBuf,
     /// `profiles`: served at `/role/<profile>`; the first also at `/`.
@@ -264,6 +270,13 @@ impl DefaultPaths {
             config_file: None,
             state_dir: Some(state),
         }
+    }
+}
+
+impl EcsListener {
+    /// Every address of `listen`, the first first.
+    pub fn addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.listen).chain(self.also_listen.iter().copied())
     }
 }
 

@@ -70,6 +70,14 @@ pub enum DaemonError {
         /// The passed socket's address.
         addr: SocketAddr,
     },
+    /// Socket activation passed two sockets on one configured address.
+    #[error(
+        "socket activation passed two sockets on {addr}; name each address once in the .socket unit"
+    )]
+    PassedTwice {
+        /// The address.
+        addr: SocketAddr,
+    },
     /// `run_as` is set but credvend did not start as root.
     #[error("run_as = {user:?} needs credvend to start as root (to bind, then become that user)")]
     NotRoot {

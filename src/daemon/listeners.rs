@@ -12,9 +12,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::activation;
 use super::error::DaemonError;
 use super::profiles;
-use crate::config::Config;
+use crate::config::{Config, EcsListener};
 use crate::profile::ProfileChain;
 use crate::random::Random;
 use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Limits, Services};
@@ -22,11 +23,12 @@ use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Limits, Se
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The bound sockets: one per `[[imds]]` listener, in config order, and the ECS one.
+/// The bound sockets: one per IMDS listener address, in config order, and one per ECS
+/// listener address.
 #[derive(Debug)]
 pub struct Listeners {
     imds: Vec<TcpListener>,
-    ecs: Option<TcpListener>,
+    ecs: Vec<TcpListener>,
 }
 
 /// Where the daemon serves, once it does: what `run` reports as ready.
@@ -34,12 +36,13 @@ pub struct Listeners {
 pub struct Ready {
     /// The IMDS listeners' addresses, in config order.
     pub imds: Vec<SocketAddr>,
-    /// The ECS listener's address, when enabled.
-    pub ecs: Option<SocketAddr>,
+    /// The ECS listener's addresses, in config order; none when disabled.
+    pub ecs: Vec<SocketAddr>,
 }
 
 impl Ready {
-    /// `imds=ADDR ... ecs=ADDR`: the form of the systemd `STATUS=` line and the ready log.
+    /// `imds=ADDR ... ecs=ADDR ...`, one word per socket: the form of the systemd `STATUS=`
+    /// line and the ready log.
     #[must_use]
     pub fn status(&self) -> String {
         let imds = self.imds.iter().map(|a| format!("imds={a}"));
@@ -55,23 +58,24 @@ pub(super) struct Servers {
 }
 
 impl Listeners {
-    /// Binds every configured listener.
+    /// Binds every configured listener address.
     pub async fn bind(config: &Config) -> Result<Self, DaemonError> {
         raise_fd_limit();
         let mut imds = Vec::with_capacity(config.imds.len());
         for listener in &config.imds {
             imds.push(bind(listener.listen, "imds").await?);
         }
-        let ecs = match &config.ecs {
-            Some(ecs) => Some(bind(ecs.listen, "ecs").await?),
-            None => None,
-        };
+        let mut ecs = Vec::new();
+        for addr in config.ecs.iter().flat_map(EcsListener::addresses) {
+            ecs.push(bind(addr, "ecs").await?);
+        }
         Ok(Self { imds, ecs })
     }
 
     /// The configured listeners from sockets a supervisor passed (socket activation), each
     /// matched by its address; or, when none were passed, [`bind`](Self::bind). Every passed
-    /// socket must be a configured listener and every configured listener must be passed.
+    /// socket must be a configured listener address and every configured address must be
+    /// passed.
     pub async fn adopt_or_bind(
         config: &Config,
         passed: Vec<std::net::TcpListener>,
@@ -85,31 +89,30 @@ impl Listeners {
             let addr = socket.local_addr().map_err(DaemonError::Activation)?;
             pool.push((addr, socket));
         }
-        let mut take = |want: SocketAddr, what: &'static str| {
-            let i = pool
-                .iter()
-                .position(|(addr, _)| *addr == want)
-                .ok_or(DaemonError::NotPassed { addr: want, what })?;
-            let (_, socket) = pool.swap_remove(i);
-            socket
-                .set_nonblocking(true)
-                .and_then(|()| TcpListener::from_std(socket))
-                .map_err(DaemonError::Activation)
-        };
-        let imds = config
+        let wanted: Vec<(SocketAddr, &'static str)> = config
             .imds
             .iter()
-            .map(|l| take(l.listen, "imds"))
+            .map(|l| (l.listen, "imds"))
+            .chain(
+                config
+                    .ecs
+                    .iter()
+                    .flat_map(EcsListener::addresses)
+                    .map(|a| (a, "ecs")),
+            )
+            .collect();
+        let mut sockets = activation::match_passed(&wanted, pool)?
+            .into_iter()
+            .map(|socket| {
+                socket
+                    .set_nonblocking(true)
+                    .and_then(|()| TcpListener::from_std(socket))
+                    .map_err(DaemonError::Activation)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let ecs = match &config.ecs {
-            Some(ecs) => Some(take(ecs.listen, "ecs")?),
-            None => None,
-        };
-        if let Some((addr, _)) = pool.first() {
-            return Err(DaemonError::NotConfigured { addr: *addr });
-        }
+        let ecs = sockets.split_off(config.imds.len());
         info!("serving on sockets passed by the supervisor");
-        Ok(Self { imds, ecs })
+        Ok(Self { imds: sockets, ecs })
     }
 
     /// Starts a server on each socket; they stop when `stop` turns true.
@@ -158,21 +161,30 @@ impl Listeners {
             tasks.spawn(server::serve(socket, router, limits, stopped(stop.clone())));
             ready.imds.push(addr);
         }
-        if let (Some(ecs), Some(socket)) = (&config.ecs, self.ecs) {
-            let addr = local_addr(&socket, ecs.listen, "ecs")?;
-            let state = EcsState::new(
-                EcsConfig::from_listener(ecs, addr, &config.state_dir, random)?,
-                services.clone(),
-            );
-            info!(
-                "ecs listening on {addr}, profiles {}, token file {}",
-                ecs.profiles.join(", "),
-                ecs.token_file.display()
-            );
-            let router = server::ecs_router(state);
-            let limits = Limits::from_settings(&config.server);
-            tasks.spawn(server::serve(socket, router, limits, stopped(stop.clone())));
-            ready.ecs = Some(addr);
+        if let Some(ecs) = &config.ecs {
+            // One config for every address: the token and capability files are read once.
+            let mut shared: Option<EcsConfig> = None;
+            for (configured, socket) in ecs.addresses().zip(self.ecs) {
+                let addr = local_addr(&socket, configured, "ecs")?;
+                let config_here = match &shared {
+                    Some(first) => EcsConfig {
+                        listen: addr,
+                        ..first.clone()
+                    },
+                    None => EcsConfig::from_listener(ecs, addr, &config.state_dir, random)?,
+                };
+                shared.get_or_insert_with(|| config_here.clone());
+                let state = EcsState::new(config_here, services.clone());
+                info!(
+                    "ecs listening on {addr}, profiles {}, token file {}",
+                    ecs.profiles.join(", "),
+                    ecs.token_file.display()
+                );
+                let router = server::ecs_router(state);
+                let limits = Limits::from_settings(&config.server);
+                tasks.spawn(server::serve(socket, router, limits, stopped(stop.clone())));
+                ready.ecs.push(addr);
+            }
         }
         Ok((ready, Servers { tasks }))
     }
@@ -237,4 +249,28 @@ fn local_addr(
 /// Resolves when shutdown is signalled (or the sender is gone).
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_names_every_socket_in_config_order() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let ready = Ready {
+            imds: vec![addr("169.254.169.254:80"), addr("[fd00:ec2::254]:80")],
+            ecs: vec![
+                addr("169.254.170.2:80"),
+                addr("169.254.170.23:80"),
+                addr("[fd00:ec2::23]:80"),
+            ],
+        };
+        assert_eq!(
+            ready.status(),
+            "imds=169.254.169.254:80 imds=[fd00:ec2::254]:80 ecs=169.254.170.2:80 \
+             ecs=169.254.170.23:80 ecs=[fd00:ec2::23]:80"
+        );
+        assert_eq!(Ready::default().status(), "");
+    }
 }

@@ -332,7 +332,7 @@ mod tests {
         let mut rig = start(|_| {}).await;
         let key = rig.served_key().await;
         assert!(key.starts_with("ASIAFAKE"), "{key}");
-        let ecs = rig.ready.ecs.expect("ecs listener");
+        let ecs = *rig.ready.ecs.first().expect("ecs listener");
         let token = std::fs::read_to_string(rig.dir.join("state/ecs-token")).unwrap();
         let mut req = get(ecs, "/role/app");
         req.headers_mut()

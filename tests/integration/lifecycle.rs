@@ -195,6 +195,54 @@ fn socket_activation_serves_on_the_sockets_the_supervisor_passed() {
 }
 
 #[test]
+fn socket_activation_adopts_every_address_of_listen_lists_and_each_serves() {
+    let Some(m) = moto() else { return };
+    let [a, b, c, d] = [(); 4].map(|()| free_port());
+    let mut spec = Spec::app(m, &[]);
+    spec.listeners = Some(format!(
+        "[[imds]]\nlisten = [\"127.0.0.1:{a}\", \"[::1]:{b}\"]\nprofile = \"app\"\n\n\
+         [ecs]\nlisten = [\"127.0.0.1:{c}\", \"127.0.0.2:{d}\"]\nprofiles = [\"app\"]\n"
+    ));
+    spec.socket_activation = true;
+    let daemon = Daemon::start(m, &spec);
+    assert!(
+        daemon
+            .stderr()
+            .contains("serving on sockets passed by the supervisor"),
+        "{}",
+        daemon.stderr()
+    );
+    let addr = |s: String| s.parse::<std::net::SocketAddr>().unwrap();
+    let imds = [format!("127.0.0.1:{a}"), format!("[::1]:{b}")].map(addr);
+    let ecs = [format!("127.0.0.1:{c}"), format!("127.0.0.2:{d}")].map(addr);
+    // Readiness names one socket per address, in config order.
+    assert_eq!(daemon.listening.imds, imds);
+    assert_eq!(daemon.listening.ecs, ecs);
+    let mut keys = Vec::new();
+    for at in imds {
+        let (role, creds) = crate::support::http::imds_credentials(&format!("http://{at}"));
+        assert_eq!(role, "app", "{at}");
+        keys.push(creds["AccessKeyId"].as_str().expect("a key").to_owned());
+    }
+    let token = daemon.token();
+    for at in ecs {
+        let answer = http(
+            "GET",
+            &format!("http://{at}/role/app"),
+            &[("Authorization", token.as_str())],
+        );
+        assert_eq!(answer.status, 200, "{at}: {answer:?}");
+        let json: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+        keys.push(json["AccessKeyId"].as_str().expect("a key").to_owned());
+    }
+    // One profile, one cached session, whichever socket serves it.
+    assert!(
+        keys.iter().all(|k| k.starts_with("ASIA") && *k == keys[0]),
+        "{keys:?}"
+    );
+}
+
+#[test]
 fn socket_activation_without_a_configured_listener_is_refused_naming_it() {
     let Some(m) = moto() else { return };
     let home = Home::new();

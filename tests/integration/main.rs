@@ -12,6 +12,7 @@ mod conformance;
 mod faults;
 mod host;
 mod lifecycle;
+mod linklocal;
 mod network;
 mod profiles;
 mod robustness;

@@ -1,5 +1,6 @@
 //! `credvend network up|down|status` for real, inside a network namespace of the test's own
-//! (`unshare -n`: only a loopback, no route off the machine), as root.
+//! (`unshare -n`: only a loopback, no route off the machine), as root: the IPv4 and the IPv6
+//! metadata addresses, on a namespace that creates links with IPv6 off.
 
 use std::process::Command;
 
@@ -17,6 +18,8 @@ fn network_up_is_idempotent_status_sees_a_listener_and_down_removes_it_all() {
     let script = format!(
         r#"set -e
 ip link set lo up
+# As on a host that creates links without IPv6: `up` must switch it on for its own link.
+sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 B={bin}
 $B network up
 echo ---
@@ -25,6 +28,8 @@ echo ---
 # Nothing can leave this namespace: its only route is loopback.
 test "$(ip route show | wc -l)" -eq 0
 ip route get 169.254.169.254 | grep -q '^local '
+ip -6 route get fd00:ec2::254 | grep -q '^local '
+ip -6 route get fd00:ec2::23 | grep -q '^local '
 {python} -c 'import socket,time; s=socket.socket(); s.bind(("169.254.169.254",80)); s.listen(); time.sleep(30)' &
 LISTENER=$!
 for i in $(seq 100); do ss -ltn | grep -q '169.254.169.254:80' && break; sleep 0.05; done
@@ -55,6 +60,11 @@ $B network status
     );
     assert!(parts[0].contains("added fd00:ec2::23/128"), "{}", parts[0]);
     assert!(
+        parts[0].contains("enabled IPv6 on credvend0 (it was disabled)"),
+        "{}",
+        parts[0]
+    );
+    assert!(
         !parts[1].contains("added"),
         "a second up changes nothing: {}",
         parts[1]
@@ -70,6 +80,11 @@ $B network status
         parts[2].contains(
             "present   169.254.170.2/32 (ECS (RELATIVE_URI)) on credvend0; nothing listens"
         ),
+        "{}",
+        parts[2]
+    );
+    assert!(
+        parts[2].contains("present   fd00:ec2::254/128 (IMDS over IPv6) on credvend0"),
         "{}",
         parts[2]
     );

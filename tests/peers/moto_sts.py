@@ -1,8 +1,9 @@
 """moto as the STS that credvend's integration tests talk to.
 
-Starts moto on 127.0.0.1 (a free port), seeds an IAM user with an access key and the roles the
-tests assume, switches signature and policy checking on, prints one JSON line describing what
-it seeded, then serves until its standard input closes (the test process exited or dropped it).
+Starts moto on 127.0.0.1 (a free port; `--host ADDR` binds ADDR instead), seeds an IAM user
+with an access key and the roles the tests assume, switches signature and policy checking on,
+prints one JSON line describing what it seeded, then serves until its standard input closes
+(the test process exited or dropped it).
 """
 
 import json
@@ -82,7 +83,10 @@ def enforce_auth(url):
 
 
 def main():
-    server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
+    # `--host 0.0.0.0`: also reachable from other network namespaces (a test's own, never the
+    # host's); the announced URL stays on 127.0.0.1, which credvend needs for plain http.
+    host = sys.argv[sys.argv.index("--host") + 1] if "--host" in sys.argv else "127.0.0.1"
+    server = ThreadedMotoServer(host, 0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
     url = f"http://127.0.0.1:{port}"

@@ -37,7 +37,6 @@ pub(super) async fn listeners(report: &mut Report, config: &Config) {
         }
     }
     let Some(ecs) = &config.ecs else { return };
-    let addr = local_http::reachable(ecs.listen);
     let Some(profile) = ecs.profiles.first() else {
         return;
     };
@@ -55,13 +54,16 @@ pub(super) async fn listeners(report: &mut Report, config: &Config) {
         }
     };
     let path = format!("/role/{profile}");
-    match local_http::request(addr, Method::GET, &path, &[("authorization", token.trim())]).await {
-        Ok(a) => ecs_answer(report, addr, profile, &a),
-        Err(e) => report.fail(
-            "daemon",
-            format!("ecs listener {addr}: {}", cause(&e)),
-            START,
-        ),
+    for addr in ecs.addresses().map(local_http::reachable) {
+        let auth = [("authorization", token.trim())];
+        match local_http::request(addr, Method::GET, &path, &auth).await {
+            Ok(a) => ecs_answer(report, addr, profile, &a),
+            Err(e) => report.fail(
+                "daemon",
+                format!("ecs listener {addr}: {}", cause(&e)),
+                START,
+            ),
+        }
     }
 }
 

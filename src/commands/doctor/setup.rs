@@ -132,11 +132,12 @@ pub(super) fn has_link_local(config: &Config) -> bool {
 }
 
 fn listen_ips(config: &Config) -> impl Iterator<Item = IpAddr> + '_ {
-    config
-        .imds
-        .iter()
-        .map(|l| l.listen.ip())
-        .chain(config.ecs.iter().map(|e| e.listen.ip()))
+    config.imds.iter().map(|l| l.listen.ip()).chain(
+        config
+            .ecs
+            .iter()
+            .flat_map(|e| e.addresses().map(|a| a.ip())),
+    )
 }
 
 /// Every non-loopback listener address is on an interface of this host. Checked by binding a

@@ -66,6 +66,12 @@ pub struct Spec {
     /// Write the config where credvend finds it by itself (`$XDG_CONFIG_HOME/credvend/
     /// config.toml`) and start `credvend serve` without `--config`, as a user would.
     pub default_config_location: bool,
+    /// The `[[imds]]` and `[ecs]` tables as written, instead of those made from `imds` and
+    /// `ecs_profiles` (for lists of addresses); [`Daemon::listening`] has what was bound.
+    pub listeners: Option<String>,
+    /// A command to run the daemon under, which must exec it so the PID stays the daemon's
+    /// (`ip netns exec NS`).
+    pub prefix: Vec<String>,
 }
 
 impl Spec {
@@ -100,6 +106,8 @@ impl Spec {
             journal_stream: false,
             socket_activation: false,
             run_as: None,
+            listeners: None,
+            prefix: Vec::new(),
         }
     }
 
@@ -109,12 +117,16 @@ impl Spec {
         if let Some(user) = &self.run_as {
             toml.push_str(&format!("run_as = {user:?}\n"));
         }
-        if self.imds.is_empty() {
+        if self.imds.is_empty() && self.listeners.is_none() {
             toml.push_str("imds = []\n");
         }
         toml.push_str("\n[aws]\nregion = \"us-east-1\"\n\n");
         let port = || if self.fixed_ports { free_port() } else { 0 };
-        for imds in &self.imds {
+        if let Some(listeners) = &self.listeners {
+            toml.push_str(listeners);
+            toml.push('\n');
+        }
+        for imds in self.imds.iter().filter(|_| self.listeners.is_none()) {
             toml.push_str(&format!(
                 "[[imds]]\nlisten = \"{}:{}\"\nprofile = {:?}\nimdsv1 = {}\n{}\n",
                 imds.ip,
@@ -124,9 +136,9 @@ impl Spec {
                 imds.extra
             ));
         }
-        if self.ecs_profiles.is_empty() {
+        if self.listeners.is_none() && self.ecs_profiles.is_empty() {
             toml.push_str("[ecs]\nenabled = false\n\n");
-        } else {
+        } else if self.listeners.is_none() {
             toml.push_str(&format!(
                 "[ecs]\nlisten = \"127.0.0.1:{}\"\ntoken_file = {:?}\nprofiles = {:?}\n\n",
                 port(),
@@ -157,8 +169,10 @@ pub struct Daemon {
     home: Home,
     /// The IMDS listeners, in the order of [`Spec::imds`].
     pub imds: Vec<ImdsEndpoint>,
-    /// `http://127.0.0.1:PORT` of the ECS listener, if enabled.
+    /// `http://127.0.0.1:PORT` of the (first) ECS listener, if enabled.
     pub ecs: Option<String>,
+    /// Every address readiness reported, in config order.
+    pub listening: Listening,
     stderr: Arc<Mutex<String>>,
     reader: Option<JoinHandle<()>>,
     /// Where the daemon sends its `sd_notify` datagrams.
@@ -226,6 +240,14 @@ impl Daemon {
             }
             None => Command::new(env!("CARGO_BIN_EXE_credvend")),
         };
+        if let [program, args @ ..] = &spec.prefix[..] {
+            let inner = command;
+            command = Command::new(program);
+            command
+                .args(args)
+                .arg(inner.get_program())
+                .args(inner.get_args());
+        }
         command.arg("serve");
         if !spec.default_config_location {
             command.arg("--config").arg(&config);
@@ -265,19 +287,20 @@ impl Daemon {
             home,
             imds: Vec::new(),
             ecs: None,
+            listening: Listening::default(),
             stderr,
             reader: Some(reader),
             notify,
         };
         let ready = daemon.wait_ready();
-        if ready.imds.len() != spec.imds.len() {
+        if spec.listeners.is_none() && ready.imds.len() != spec.imds.len() {
             daemon.fail(&format!(
                 "reported {} IMDS listeners, configured {}",
                 ready.imds.len(),
                 spec.imds.len()
             ));
         }
-        daemon.ecs = ready.ecs.map(|a| format!("http://{a}"));
+        daemon.ecs = ready.ecs.first().map(|a| format!("http://{a}"));
         // Reported in config order, which is the order of the spec.
         daemon.imds = spec
             .imds
@@ -288,6 +311,7 @@ impl Daemon {
                 imdsv1: want.imdsv1,
             })
             .collect();
+        daemon.listening = ready;
         daemon
     }
 
@@ -432,18 +456,18 @@ impl Daemon {
     }
 
     /// Waits for `READY=1` and reads the addresses from its `STATUS=imds=ADDR ecs=ADDR`.
-    fn wait_ready(&mut self) -> Ready {
+    fn wait_ready(&mut self) -> Listening {
         loop {
             let message = self.next_notification();
             if !message.lines().any(|l| l == "READY=1") {
                 continue;
             }
-            let mut ready = Ready::default();
+            let mut ready = Listening::default();
             let status = message.lines().find_map(|l| l.strip_prefix("STATUS="));
             for word in status.unwrap_or_default().split_whitespace() {
                 match word.split_once('=') {
                     Some(("imds", addr)) => ready.imds.push(parse_addr(addr)),
-                    Some(("ecs", addr)) => ready.ecs = Some(parse_addr(addr)),
+                    Some(("ecs", addr)) => ready.ecs.push(parse_addr(addr)),
                     _ => {}
                 }
             }
@@ -466,17 +490,30 @@ impl Drop for Daemon {
     }
 }
 
-#[derive(Default)]
-struct Ready {
-    imds: Vec<SocketAddr>,
-    ecs: Option<SocketAddr>,
+/// The addresses a daemon's readiness (`STATUS=imds=ADDR ... ecs=ADDR ...`) names.
+#[derive(Clone, Debug, Default)]
+pub struct Listening {
+    pub imds: Vec<SocketAddr>,
+    pub ecs: Vec<SocketAddr>,
 }
 
-/// The `listen = "ADDR"` values of a generated config, in order.
+/// The `listen` addresses of a config (`"ADDR"` or `["ADDR", ...]`), `[[imds]]` tables
+/// first, in order.
 pub fn listen_addresses(toml: &str) -> Vec<SocketAddr> {
-    toml.lines()
-        .filter_map(|l| l.trim().strip_prefix("listen = \""))
-        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+    let doc: toml::Table = toml.parse().expect("the config is TOML");
+    let imds = doc.get("imds").and_then(toml::Value::as_array);
+    let tables = imds.into_iter().flatten().chain(doc.get("ecs"));
+    let listen = tables.filter_map(|t| t.get("listen"));
+    listen
+        .flat_map(|v| match v {
+            toml::Value::Array(items) => items.clone(),
+            one => vec![one.clone()],
+        })
+        .map(|v| {
+            let text = v.as_str().expect("listen holds strings");
+            text.parse()
+                .unwrap_or_else(|e| panic!("listen = {text:?}: {e}"))
+        })
         .collect()
 }
 

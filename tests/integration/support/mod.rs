@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod home;
 pub mod http;
 pub mod moto;
+pub mod netns;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
@@ -114,8 +115,28 @@ pub fn start_json_peer<T: serde::de::DeserializeOwned>(
     home: Option<&Path>,
     stderr: std::process::Stdio,
 ) -> Option<JsonPeer<T>> {
+    start_json_peer_under(&[], script, args, home, stderr)
+}
+
+/// [`start_json_peer`] run under `prefix`, a command that execs the rest (`ip netns exec NS`).
+pub fn start_json_peer_under<T: serde::de::DeserializeOwned>(
+    prefix: &[&str],
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    home: Option<&Path>,
+    stderr: std::process::Stdio,
+) -> Option<JsonPeer<T>> {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(python()?)
+    let python = python()?;
+    let mut command = match prefix {
+        [program, rest @ ..] => {
+            let mut c = std::process::Command::new(program);
+            c.args(rest).arg(python);
+            c
+        }
+        [] => std::process::Command::new(python),
+    };
+    let mut child = command
         .arg(peer_script(script))
         .args(args)
         .envs(scrubbed_env(home))
