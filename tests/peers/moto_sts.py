@@ -1,8 +1,9 @@
 """moto as the STS that credvend's integration tests talk to.
 
-Starts moto on 127.0.0.1 (a free port), seeds an IAM user with an access key and the roles the
-tests assume, switches signature and policy checking on, prints one JSON line describing what
-it seeded, then serves until its standard input closes (the test process exited or dropped it).
+Starts moto on 127.0.0.1 (a free port; with `--all-addresses`, on every address), seeds an IAM
+user with an access key and the roles the tests assume, switches signature and policy checking
+on, prints one JSON line describing what it seeded, then serves until its standard input closes
+(the test process exited or dropped it).
 """
 
 import json
@@ -82,7 +83,10 @@ def enforce_auth(url):
 
 
 def main():
-    server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
+    # `--all-addresses` is only for a network namespace of the test's own (tests/integration/
+    # docker.rs), where containers on its bridge reach moto too; the URL stays on loopback.
+    host = "0.0.0.0" if sys.argv[1:] == ["--all-addresses"] else "127.0.0.1"
+    server = ThreadedMotoServer(host, 0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
     url = f"http://127.0.0.1:{port}"

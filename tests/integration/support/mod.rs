@@ -4,9 +4,11 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod daemon;
+pub mod dockerd;
 pub mod home;
 pub mod http;
 pub mod moto;
+pub mod netns;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
