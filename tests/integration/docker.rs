@@ -28,14 +28,25 @@ use crate::support::{in_ci, peer_script, python, scrubbed_env};
 /// The session name of the profile credvend serves.
 const SESSION: &str = "docker";
 
-/// What the client in a container printed: its own address, then boto3's identity.
-#[derive(Debug, Deserialize)]
+/// What boto3 in a container printed about the credentials it got.
+#[derive(Deserialize)]
 struct Identity {
     method: String,
     access_key_id: String,
     secret_access_key: String,
     session_token: String,
     arn: String,
+}
+
+impl std::fmt::Debug for Identity {
+    // For assertion messages: the secret and the token stay out of test output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("method", &self.method)
+            .field("access_key_id", &self.access_key_id)
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
 }
 
 /// moto inside the namespace, on every address of it; alive while `_stdin` is open.
@@ -67,10 +78,14 @@ fn containers_on_a_bridge_get_credentials_from_imds_and_ecs_with_no_endpoint_set
     let subnet = format!("{}/24", Ipv4Addr::from(u32::from(gateway) & !0xff));
     let home = Home::new();
     let ns = HostNs::create(&format!("credvend-docker-{pid}"));
+    if let Some(leak) = ns.leaks_off_the_machine(BRIDGE) {
+        panic!("the new namespace could reach beyond this machine: {leak}");
+    }
     let moto = start_moto(&ns, &python, &home);
     let config = write_config(&home, &moto.seeded, &subnet);
     let mut credvend = start_credvend(&ns, &home, &config, &moto.seeded);
     let mut dockerd = Dockerd::start(&ns, &home.path("docker"), cli, gateway);
+    // Again with the bridge up, before the first container runs.
     if let Some(leak) = ns.leaks_off_the_machine(BRIDGE) {
         panic!("the namespace could reach beyond this machine: {leak}");
     }
