@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod dockerd;
 pub mod home;
 pub mod http;
+pub mod linklocal;
 pub mod moto;
 pub mod netns;
 pub mod proxy;

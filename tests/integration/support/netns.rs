@@ -14,8 +14,9 @@ use nix::unistd::Pid;
 
 use super::home::text;
 
-/// The metadata addresses the namespace's loopback carries (IMDS, ECS RELATIVE_URI).
-pub const LINK_LOCAL: [&str; 2] = ["169.254.169.254", "169.254.170.2"];
+/// The metadata addresses the namespace's loopback carries: IMDS, ECS for RELATIVE_URI, ECS
+/// for FULL_URI.
+pub const LINK_LOCAL: [&str; 3] = ["169.254.169.254", "169.254.170.2", "169.254.170.23"];
 
 /// How long a process may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
