@@ -65,9 +65,15 @@ pub enum Command {
         /// The profile to point ECS clients at (default: the first ECS profile).
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
-        /// Print `docker run` flags instead of shell `export` lines.
+        /// Print `docker run` flags instead of shell `export` lines: `--network=host` for
+        /// loopback listeners; for link-local ones, flags for a container on a bridge
+        /// (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on 169.254.170.2).
         #[arg(long)]
         docker: bool,
+        /// With --docker on a bridge: AWS_CONTAINER_CREDENTIALS_FULL_URI on 169.254.170.23,
+        /// with the token file mounted read-only, instead of the RELATIVE_URI.
+        #[arg(long, requires = "docker")]
+        full_uri: bool,
     },
 }
 
@@ -100,5 +106,19 @@ mod tests {
             .unwrap();
         assert_eq!(a.config, b.config);
         assert!(matches!(a.command, Command::Check { profile: Some(ref p) } if p == "p"));
+    }
+
+    #[test]
+    fn full_uri_is_a_docker_flag() {
+        assert!(Cli::try_parse_from(["credvend", "env", "--full-uri"]).is_err());
+        let cli = Cli::try_parse_from(["credvend", "env", "--docker", "--full-uri"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Env {
+                docker: true,
+                full_uri: true,
+                ..
+            }
+        ));
     }
 }

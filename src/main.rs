@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use credvend::causes::Causes;
 use credvend::cli::{Cli, Command, NetworkArg};
+use credvend::commands::EnvForm;
 use credvend::config::{Config, DefaultPaths};
 use credvend::env::Env;
 use credvend::{commands, daemon, telemetry};
@@ -100,8 +101,17 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
         Command::CredentialProcess { profile } => {
             runtime.block_on(commands::credential_process(&config, &profile))?
         }
-        Command::Env { profile, docker } => {
-            commands::env(&config, &env, profile.as_deref(), docker)?
+        Command::Env {
+            profile,
+            docker,
+            full_uri,
+        } => {
+            let form = if docker {
+                EnvForm::Docker { full_uri }
+            } else {
+                EnvForm::Shell
+            };
+            commands::env(&config, &env, profile.as_deref(), form)?
         }
     };
     Ok(text.into())

@@ -15,7 +15,7 @@ mod profiles;
 pub use check::check;
 pub use credential_process::{FetchError, credential_process};
 pub use doctor::{Finding, Level, Report, doctor};
-pub use env::env;
+pub use env::{DockerError, EnvForm, env};
 pub use import_keys::{ImportError, ImportOptions, OWN_CREDENTIALS_FILE, import_keys};
 pub use local_http::LocalHttpError;
 pub use network::{ADDRESSES, Action as NetworkAction, LINK, NetworkError, network};
@@ -59,6 +59,9 @@ pub enum CommandError {
         /// The STS failure.
         source: StsError,
     },
+    /// `env --docker` has no flags for the listeners configured.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
     /// No listener serves the profile asked for.
     #[error("no IMDS or ECS listener serves profile {0:?}; add it to the config")]
     NotServed(String),

@@ -9,6 +9,7 @@ mod audit_disk;
 mod check;
 mod commands;
 mod conformance;
+mod docker;
 mod faults;
 mod host;
 mod lifecycle;

@@ -4,6 +4,9 @@
 #![allow(dead_code)] // each test module uses a different subset
 
 pub mod daemon;
+pub mod docker_ns;
+pub mod docker_site;
+pub mod dockerd;
 pub mod home;
 pub mod http;
 pub mod moto;
