@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
+use axum::extract::connect_info::ConnectInfo;
 use axum::http::{Method, header};
 use axum::response::Response;
 
@@ -159,16 +159,11 @@ fn strip_port(host: &str) -> Option<&str> {
     }
 }
 
-/// The peer address of a request, as served or as mocked in tests.
+/// The peer address of a request, as the accept loop (or a test, the same way) set it.
 pub(crate) fn peer_of(req: &Request) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
-        .or_else(|| {
-            req.extensions()
-                .get::<MockConnectInfo<SocketAddr>>()
-                .map(|m| m.0)
-        })
 }
 
 /// An address for audit records when the peer is unknown (never in practice: `serve` always
