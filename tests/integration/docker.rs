@@ -50,9 +50,7 @@ impl std::fmt::Debug for Identity {
 
 #[test]
 fn containers_on_a_bridge_get_credentials_from_imds_and_ecs_with_no_endpoint_set() {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(!in_ci(), "the Docker test needs root, and CI runs as root");
-        eprintln!("SKIP: the Docker test needs root (network namespaces, dockerd)");
+    if !crate::support::root("the Docker test (network namespaces, dockerd)") {
         return;
     }
     let cli = docker_cli();

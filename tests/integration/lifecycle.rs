@@ -282,24 +282,10 @@ fn socket_activation_without_a_configured_listener_is_refused_naming_it() {
     );
 }
 
-/// Whether this test process is root; `false` (with a note) locally otherwise, a failure
-/// under CI, where the tests run as root.
-fn root(what: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        !crate::support::in_ci(),
-        "{what} needs root, and CI runs as root"
-    );
-    eprintln!("skipping {what}: needs root");
-    false
-}
-
 #[test]
 fn started_as_root_with_run_as_it_becomes_that_user_and_still_serves() {
     let Some(m) = moto() else { return };
-    if !root("the privilege drop test") {
+    if !crate::support::root("the privilege drop test") {
         return;
     }
     let mut spec = Spec::app(m, &[true]);

@@ -5,13 +5,11 @@
 use std::process::Command;
 
 use crate::support::home::text;
-use crate::support::{in_ci, python};
+use crate::support::python;
 
 #[test]
 fn network_up_is_idempotent_status_sees_a_listener_and_down_removes_it_all() {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(!in_ci(), "the network test needs root, and CI runs as root");
-        eprintln!("skipping the network test: needs root");
+    if !crate::support::root("the network test") {
         return;
     }
     let Some(python) = python() else { return };
@@ -127,8 +125,7 @@ fn network_up_without_root_is_refused_clearly() {
 
 #[test]
 fn serving_on_a_missing_link_local_address_names_the_command_that_adds_it() {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(!in_ci(), "the network test needs root, and CI runs as root");
+    if !crate::support::root("the missing-address test") {
         return;
     }
     let home = crate::support::home::Home::new();

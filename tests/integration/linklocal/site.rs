@@ -12,7 +12,6 @@ use super::rust_peer::RUST_PEER_MARK;
 use super::{ALLOWED, OUTSIDE};
 use crate::support::daemon::{Daemon, Spec};
 use crate::support::home::{Home, text};
-use crate::support::in_ci;
 use crate::support::moto::Seeded;
 use crate::support::netns::{Lab, METADATA};
 use crate::support::{peers_dir, scrubbed_env};
@@ -49,17 +48,6 @@ pub(super) struct Site {
     pub(super) lab: Lab,
 }
 
-/// Root, or a skip (a failure under CI, which runs as root).
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let msg = "the link-local namespace tests need root (they create network namespaces)";
-    assert!(!in_ci(), "{msg}, and CI runs as root");
-    eprintln!("SKIP: {msg}");
-    false
-}
-
 /// The `[[imds]]` and `[ecs]` tables: the addresses of `config.linklocal.toml`, profile
 /// `app`, and the allowed container's networks.
 fn listeners() -> String {
@@ -78,7 +66,7 @@ fn listeners() -> String {
 }
 
 pub(super) fn site() -> Option<Site> {
-    if !root() {
+    if !crate::support::root("the link-local namespace test (network namespaces)") {
         return None;
     }
     let lab = Lab::new(&[ALLOWED, OUTSIDE]);

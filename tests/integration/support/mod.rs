@@ -41,6 +41,17 @@ pub fn require(peer: &str, path: PathBuf) -> Option<PathBuf> {
     None
 }
 
+/// Whether this test process is root: `false` (with a note) locally otherwise, a failure
+/// under CI, where the tests run as root. `what` names the test in both.
+pub fn root(what: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(!in_ci(), "{what} needs root, and CI runs as root");
+    eprintln!("SKIP: {what} needs root");
+    false
+}
+
 /// The Python of the test venv (boto3, botocore, the AWS CLI, moto).
 pub fn python() -> Option<PathBuf> {
     require("python venv", peers_dir().join("venv/bin/python"))
