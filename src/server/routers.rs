@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,16 +19,11 @@ use axum::response::Response;
 use tower::{Service, ServiceExt as _};
 use tracing::Instrument;
 
+use crate::server::admission::Admission;
 use crate::server::audit_path::audit_path;
 use crate::server::ecs::{self, EcsState};
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
 use crate::server::imds::{self, ImdsState};
-
-/// A listener's own check of a request that passed the guard, before routing.
-pub(crate) trait Admission: Send + Sync + std::fmt::Debug {
-    /// The refusal to send (already recorded), or `None` to let the request on.
-    fn refusal(&self, client: SocketAddr, req: &Request) -> Option<Response>;
-}
 
 /// One listener's front: cheap to clone (an `Arc`), and a `tower::Service` for hyper and
 /// for tests.

@@ -18,9 +18,9 @@ use sha2::{Digest, Sha256};
 use crate::clock::format_timestamp;
 use crate::hex;
 use crate::random::Random;
+use crate::server::admission::Admission;
 use crate::server::error::ApiError;
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
-use crate::server::routers::Admission;
 use crate::server::services::Services;
 use crate::server::wire::{self, Rendered};
 
