@@ -11,19 +11,19 @@
 //!   ones keep being served.
 //! - Accept errors (EMFILE and the like) are logged at most once per interval, with a count,
 //!   and followed by a short pause instead of a busy loop.
-//! - Each connection's peer goes to the handlers as `ConnectInfo<SocketAddr>`; the per-client
-//!   rate limit ([`super::limit`]) is checked before routing.
+//! - Each connection's peer goes with every request to the front ([`Endpoint::answer`]); the
+//!   per-client rate limit ([`super::limit`]) is checked before it.
 //!
 //! On shutdown the loop stops accepting, asks every connection to finish its request in flight
 //! and close, and returns when all have.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -31,7 +31,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower::ServiceExt as _;
 
 use super::limit::RateLimiter;
 use super::routers::Endpoint;
@@ -185,15 +184,14 @@ pub async fn serve(
         let service = hyper::service::service_fn({
             let endpoint = endpoint.clone();
             let limiter = limiter.clone();
-            move |mut req: hyper::Request<Incoming>| {
+            move |req: hyper::Request<Incoming>| {
                 let refused = limiter.check(client);
-                req.extensions_mut().insert(ConnectInfo(peer));
                 let endpoint = endpoint.clone();
                 async move {
-                    match refused {
-                        None => endpoint.oneshot(req).await,
-                        Some(retry_after) => Ok(super::limit::too_many(retry_after)),
-                    }
+                    Ok::<_, Infallible>(match refused {
+                        None => endpoint.answer(Some(peer), req).await,
+                        Some(retry_after) => super::limit::too_many(retry_after),
+                    })
                 }
             }
         });

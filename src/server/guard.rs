@@ -4,8 +4,11 @@
 //!   a loopback listener too), and on a non-loopback listener also this host's own processes.
 //!   A v4-mapped v6 peer counts as its v4 address.
 //! - `Host` (DNS rebinding, after aws-vault's `withSecurityChecks`): the listener's own IP,
-//!   `localhost`, or one of the AWS metadata addresses; any port. Missing -> 400. The
-//!   authority of an absolute-form request target is held to the same rule.
+//!   `localhost`, or one of the metadata addresses clients name for this kind of listener
+//!   ([`IMDS_HOSTS`], [`ECS_HOSTS`]); any port. The metadata addresses count on any listener
+//!   of the kind, so a listener that a NAT rule reaches (169.254.169.254:80 -> 127.0.0.1:8169)
+//!   still serves. Missing -> 400. The authority of an absolute-form request target is held
+//!   to the same rule.
 //! - `OPTIONS` -> 405 and no CORS header is ever sent, so a browser preflight always fails.
 //! - Size: no endpoint takes a body, so any sizeable body is refused. (The header block is
 //!   capped while it arrives, by the accept loop's `max_header_bytes`.)
@@ -15,7 +18,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::Request;
 use axum::extract::connect_info::ConnectInfo;
 use axum::http::{Method, header};
 use axum::response::Response;
@@ -28,12 +30,17 @@ use crate::server::error::ApiError;
 /// Request bodies above this are refused; no endpoint reads one.
 pub(crate) const MAX_BODY_BYTES: u64 = 1024;
 
-/// AWS metadata addresses clients may name in `Host` (IMDS v4/v6, ECS, EKS Pod Identity).
-const METADATA_HOSTS: [IpAddr; 5] = [
+/// The addresses IMDS clients name in `Host`: EC2's IPv4 and IPv6 endpoints.
+pub(crate) const IMDS_HOSTS: &[IpAddr] = &[
     IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+];
+
+/// The addresses container clients name in `Host`: ECS's `RELATIVE_URI` host and the
+/// link-local hosts SDKs accept in `FULL_URI` (EKS Pod Identity's among them).
+pub(crate) const ECS_HOSTS: &[IpAddr] = &[
     IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),
     IpAddr::V4(Ipv4Addr::new(169, 254, 170, 23)),
-    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)),
 ];
 
@@ -44,6 +51,8 @@ pub(crate) struct Guard {
     pub(crate) label: String,
     pub(crate) listen: SocketAddr,
     pub(crate) allowed_networks: Vec<IpNet>,
+    /// The metadata addresses `Host` may name besides the listener's own.
+    pub(crate) metadata_hosts: &'static [IpAddr],
     pub(crate) audit: Arc<dyn AuditSink>,
     /// How refusals are rendered (plain text for IMDS, JSON for ECS).
     pub(crate) render: fn(ApiError) -> Response,
@@ -74,7 +83,11 @@ impl Guard {
     }
 
     /// Whether the request may go on; the error to deny it with otherwise.
-    pub(crate) fn check(&self, peer: Option<SocketAddr>, req: &Request) -> Result<(), ApiError> {
+    pub(crate) fn check<B>(
+        &self,
+        peer: Option<SocketAddr>,
+        req: &axum::http::Request<B>,
+    ) -> Result<(), ApiError> {
         let peer = peer.ok_or(ApiError::PeerNotAllowed)?;
         if !self.peer_allowed(peer.ip()) {
             return Err(ApiError::PeerNotAllowed);
@@ -140,7 +153,7 @@ impl Guard {
         let Ok(ip) = ip.parse::<IpAddr>() else {
             return false;
         };
-        ip == self.listen.ip() || METADATA_HOSTS.contains(&ip)
+        ip == self.listen.ip() || self.metadata_hosts.contains(&ip)
     }
 }
 
@@ -160,7 +173,7 @@ fn strip_port(host: &str) -> Option<&str> {
 }
 
 /// The peer address of a request, as the accept loop (or a test, the same way) set it.
-pub(crate) fn peer_of(req: &Request) -> Option<SocketAddr> {
+pub(crate) fn peer_of<B>(req: &axum::http::Request<B>) -> Option<SocketAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
@@ -206,6 +219,7 @@ mod tests {
                     prefix: *p,
                 })
                 .collect(),
+            metadata_hosts: IMDS_HOSTS,
             audit: Arc::new(NoAudit),
             render: IntoResponse::into_response,
         }
@@ -266,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn hosts_are_the_listener_localhost_or_metadata_addresses() {
+    fn hosts_are_the_listener_localhost_or_metadata_addresses_of_its_kind() {
         let g = guard("127.0.0.1:8169", &[]);
         for ok in [
             "127.0.0.1",
@@ -274,7 +288,7 @@ mod tests {
             "localhost",
             "LocalHost:1",
             "169.254.169.254",
-            "169.254.170.2:80",
+            "169.254.169.254:80",
             "[fd00:ec2::254]",
             "[fd00:ec2::254]:80",
         ] {
@@ -289,8 +303,22 @@ mod tests {
             "fd00:ec2::254",
             "",
             "[::1]",
+            // The container endpoint's names are not an instance's.
+            "169.254.170.2:80",
+            "169.254.170.23",
+            "[fd00:ec2::23]",
         ] {
             assert!(!g.host_allowed(bad), "{bad}");
+        }
+        let ecs = Guard {
+            metadata_hosts: ECS_HOSTS,
+            ..guard("169.254.170.2:80", &[])
+        };
+        for ok in ["169.254.170.2", "169.254.170.23:80", "[fd00:ec2::23]:80"] {
+            assert!(ecs.host_allowed(ok), "{ok}");
+        }
+        for bad in ["169.254.169.254", "[fd00:ec2::254]", "127.0.0.1"] {
+            assert!(!ecs.host_allowed(bad), "{bad}");
         }
     }
 }

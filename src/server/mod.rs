@@ -3,7 +3,6 @@
 //! for how the layers stack and `accept.rs` for the connection limits.
 
 mod accept;
-mod admission;
 mod audit_path;
 pub mod ecs;
 mod error;

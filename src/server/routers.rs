@@ -1,53 +1,88 @@
 //! The front of each listener: [`Endpoint`], the one service every request of a connection
 //! goes through. In order: IMDS path normalising, the guard (peer, Host, OPTIONS, sizes), the
-//! listener's own admission check (the IMDS token), axum's routing to the handlers, and a CORS
-//! strip on the way out. It is one hand-written service rather than a stack of middlewares
-//! because it runs on every request: each `from_fn` layer boxed a future and cloned the route
-//! it wrapped, per request (docs/performance.md). Handlers only read the cache; they never
-//! call STS themselves.
+//! listener's own admission check (the IMDS token), the listener's shortcut for the requests
+//! clients repeat all the time (the credential GETs and the token PUT), axum's routing to the
+//! handlers for every other request, and a CORS strip on the way out.
+//!
+//! It is one hand-written service rather than a stack of middlewares, and the hot requests
+//! skip axum's router, because this runs on every request: each `from_fn` layer boxed a future
+//! and cloned the route it wrapped, and the router's matching, boxed route and path extraction
+//! cost more than the handler (docs/performance.md). A shortcut calls the very handler its
+//! route would; the routes stay for everything else (other methods, unknown names, listings).
+//! Handlers only read the cache; they never call STS themselves.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::Request;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use tower::{Service, ServiceExt as _};
 use tracing::Instrument;
 
-use crate::server::admission::Admission;
 use crate::server::audit_path::audit_path;
 use crate::server::ecs::{self, EcsState};
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
 use crate::server::imds::{self, ImdsState};
 
-/// One listener's front: cheap to clone (an `Arc`), and a `tower::Service` for hyper and
-/// for tests.
+/// One listener's front: cheap to clone (an `Arc`), and a `tower::Service` for tests and the
+/// fuzz target (which hand the peer over as `ConnectInfo`, as axum would).
 #[derive(Clone, Debug)]
 pub struct Endpoint(Arc<Front>);
 
 #[derive(Debug)]
 struct Front {
     guard: Arc<Guard>,
-    admission: Option<Arc<dyn Admission>>,
-    collapse_slashes: bool,
+    listener: Listener,
     routes: Router,
     /// Debug-level request logging; fixed at start with the log filter, so the span costs
     /// nothing when nobody will read it.
     log: bool,
 }
 
+/// The listener behind a front, for its own checks and shortcuts.
+#[derive(Debug)]
+enum Listener {
+    Imds(ImdsState),
+    Ecs(EcsState),
+}
+
+impl Listener {
+    /// The refusal of a request that passed the guard (already recorded), or `None`.
+    fn refusal(&self, client: SocketAddr, path: &str, headers: &HeaderMap) -> Option<Response> {
+        match self {
+            Self::Imds(s) => imds::refusal(s, client, path, headers),
+            Self::Ecs(_) => None,
+        }
+    }
+
+    /// The answer to a hot request, or `None` to route it.
+    async fn shortcut(
+        &self,
+        client: SocketAddr,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Option<Response> {
+        match self {
+            Self::Imds(s) => imds::shortcut(s, client, method, path, headers).await,
+            Self::Ecs(s) => ecs::shortcut(s, client, method, path, headers).await,
+        }
+    }
+}
+
 /// The front of one IMDS listener.
 pub fn imds_router(state: ImdsState) -> Endpoint {
     Endpoint(Arc::new(Front {
         guard: state.guard(),
-        admission: Some(Arc::new(state.clone())),
-        collapse_slashes: true,
-        routes: imds::routes(state),
+        routes: imds::routes(state.clone()),
+        listener: Listener::Imds(state),
         log: tracing::enabled!(tracing::Level::DEBUG),
     }))
 }
@@ -56,11 +91,45 @@ pub fn imds_router(state: ImdsState) -> Endpoint {
 pub fn ecs_router(state: EcsState) -> Endpoint {
     Endpoint(Arc::new(Front {
         guard: state.guard(),
-        admission: None,
-        collapse_slashes: false,
-        routes: ecs::routes(state),
+        routes: ecs::routes(state.clone()),
+        listener: Listener::Ecs(state),
         log: tracing::enabled!(tracing::Level::DEBUG),
     }))
+}
+
+impl Endpoint {
+    /// The answer to `req` from `peer`: what the accept loop calls for each request.
+    pub(crate) async fn answer<B>(
+        &self,
+        peer: Option<SocketAddr>,
+        req: axum::http::Request<B>,
+    ) -> Response
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let front = &self.0;
+        let mut resp = if front.log {
+            // Never the raw path, which may hold a capability id; never a header value.
+            let span = tracing::debug_span!(
+                "request",
+                method = %req.method(),
+                path = %audit_path(req.uri().path()),
+                client = %peer.unwrap_or(UNKNOWN_PEER),
+            );
+            async {
+                let resp = front.answer(peer, req).await;
+                tracing::debug!(status = resp.status().as_u16(), "answered");
+                resp
+            }
+            .instrument(span)
+            .await
+        } else {
+            front.answer(peer, req).await
+        };
+        guard::strip_cors(&mut resp);
+        resp
+    }
 }
 
 impl<B> Service<axum::http::Request<B>> for Endpoint
@@ -77,50 +146,41 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let front = self.0.clone();
-        Box::pin(async move { Ok(front.answer(req.map(Body::new)).await) })
+        let endpoint = self.clone();
+        let peer = guard::peer_of(&req);
+        Box::pin(async move { Ok(endpoint.answer(peer, req).await) })
     }
 }
 
 impl Front {
-    async fn answer(&self, mut req: Request) -> Response {
-        if self.collapse_slashes {
+    async fn answer<B>(&self, peer: Option<SocketAddr>, mut req: axum::http::Request<B>) -> Response
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if matches!(self.listener, Listener::Imds(_)) {
             collapse_slashes(&mut req);
         }
-        let peer = guard::peer_of(&req);
         let client = peer.unwrap_or(UNKNOWN_PEER);
         if let Err(e) = self.guard.check(peer, &req) {
             return self.guard.deny(client, req.uri().path(), e);
         }
-        if let Some(admission) = &self.admission
-            && let Some(refused) = admission.refusal(client, &req)
-        {
+        let (path, headers) = (req.uri().path(), req.headers());
+        if let Some(refused) = self.listener.refusal(client, path, headers) {
             return refused;
         }
-        let mut resp = if self.log {
-            // Never the raw path, which may hold a capability id; never a header value.
-            let span = tracing::debug_span!(
-                "request",
-                method = %req.method(),
-                path = %audit_path(req.uri().path()),
-                %client,
-            );
-            async {
-                let resp = self.route(req).await;
-                tracing::debug!(status = resp.status().as_u16(), "answered");
-                resp
-            }
-            .instrument(span)
+        if let Some(resp) = self
+            .listener
+            .shortcut(client, req.method(), path, headers)
             .await
-        } else {
-            self.route(req).await
-        };
-        guard::strip_cors(&mut resp);
-        resp
-    }
-
-    async fn route(&self, req: Request) -> Response {
-        let Ok(resp) = self.routes.clone().oneshot(req).await;
+        {
+            return resp;
+        }
+        // Handlers off the shortcut read the peer as axum's `ConnectInfo`.
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(ConnectInfo(peer));
+        }
+        let Ok(resp) = self.routes.clone().oneshot(req.map(Body::new)).await;
         resp
     }
 }
@@ -128,7 +188,7 @@ impl Front {
 /// Old tools build IMDS paths by joining with `/` (boto 2 asks for
 /// `/latest/dynamic/instance-identity//document/`); repeated slashes mean one, as they do to
 /// the real IMDS's clients.
-fn collapse_slashes(req: &mut Request) {
+fn collapse_slashes<B>(req: &mut axum::http::Request<B>) {
     let uri = req.uri();
     if !uri.path().contains("//") {
         return;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -41,6 +41,9 @@ pub struct EcsConfig {
     /// The capability ids ([`load_or_create_capabilities`]).
     pub capabilities: CapabilityIds,
 }
+
+/// The capability paths: this and the id.
+const CAPABILITY_PREFIX: &str = "/v2/credentials/";
 
 /// Where the ECS capability ids are kept, under the state dir.
 pub const CAPABILITIES_FILE: &str = "ecs-capabilities.json";
@@ -91,6 +94,7 @@ impl EcsState {
             label: label.clone(),
             listen: config.listen,
             allowed_networks: config.allowed_networks.clone(),
+            metadata_hosts: guard::ECS_HOSTS,
             audit: services.audit.clone(),
             render: ApiError::json,
         });
@@ -112,14 +116,39 @@ pub(crate) fn routes(state: EcsState) -> Router {
     Router::new()
         .route("/", get(get_first_profile))
         .route("/role/{profile}", get(get_profile))
-        .route("/v2/credentials/{id}", get(get_capability))
+        .route(&format!("{CAPABILITY_PREFIX}{{id}}"), get(get_capability))
         .fallback(|| async { EcsError(ApiError::NotFound) })
         .with_state(state)
 }
 
+/// The requests container clients repeat, answered past the router (see `routers.rs`): the
+/// GET of a configured profile or of a capability path. `None` for anything else.
+pub(crate) async fn shortcut(
+    s: &EcsState,
+    client: SocketAddr,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if *method != Method::GET {
+        return None;
+    }
+    if let Some(name) = path.strip_prefix("/role/") {
+        let profile = s.0.config.profiles.iter().find(|p| *p == name)?;
+        return Some(authorized(s, client, path, headers, Some(profile)).await);
+    }
+    let id = path.strip_prefix(CAPABILITY_PREFIX)?;
+    // What the route's `{id}` would take: one non-empty segment.
+    if id.is_empty() || id.contains('/') {
+        return None;
+    }
+    Some(capability(s, client, path, id).await)
+}
+
 async fn get_first_profile(State(s): State<EcsState>, req: Request) -> Response {
-    let first = s.0.config.profiles.first().cloned();
-    authorized(&s, req, first).await
+    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
+    let first = s.0.config.profiles.first().map(String::as_str);
+    authorized(&s, client, req.uri().path(), req.headers(), first).await
 }
 
 async fn get_profile(
@@ -127,15 +156,27 @@ async fn get_profile(
     Path(profile): Path<String>,
     req: Request,
 ) -> Response {
-    let known = s.0.config.profiles.contains(&profile).then_some(profile);
-    authorized(&s, req, known).await
+    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
+    let known = s.0.config.profiles.iter().find(|p| **p == profile);
+    authorized(
+        &s,
+        client,
+        req.uri().path(),
+        req.headers(),
+        known.map(String::as_str),
+    )
+    .await
 }
 
 /// Checks `Authorization`, then serves `profile` (`None`: not one of ours, 404).
-async fn authorized(s: &EcsState, req: Request, profile: Option<String>) -> Response {
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    let path = req.uri().path().to_owned();
-    let error = match req.headers().get(header::AUTHORIZATION) {
+async fn authorized(
+    s: &EcsState,
+    client: SocketAddr,
+    path: &str,
+    headers: &HeaderMap,
+    profile: Option<&str>,
+) -> Response {
+    let error = match headers.get(header::AUTHORIZATION) {
         None => Some(ApiError::AuthMissing),
         Some(v) if !ct_eq(v.as_bytes(), s.0.config.token.expose().as_bytes()) => {
             Some(ApiError::AuthWrong)
@@ -143,10 +184,10 @@ async fn authorized(s: &EcsState, req: Request, profile: Option<String>) -> Resp
         Some(_) => None,
     };
     if let Some(e) = error {
-        return s.0.guard.deny(client, &path, e);
+        return s.0.guard.deny(client, path, e);
     }
     match profile {
-        Some(p) => serve(s, client, &path, &p).await,
+        Some(p) => serve(s, client, path, p).await,
         None => EcsError(ApiError::NotFound).into_response(),
     }
 }
@@ -157,13 +198,16 @@ async fn get_capability(
     req: Request,
 ) -> Response {
     let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    let path = req.uri().path().to_owned();
-    match s.0.config.capabilities.profile_of(&id) {
-        Some(p) => serve(&s, client, &path, p).await,
+    capability(&s, client, req.uri().path(), &id).await
+}
+
+async fn capability(s: &EcsState, client: SocketAddr, path: &str, id: &str) -> Response {
+    match s.0.config.capabilities.profile_of(id) {
+        Some(p) => serve(s, client, path, p).await,
         // Someone holding a wrong or revoked id is worth a record.
         None => {
             s.0.guard
-                .deny_because(client, &path, ApiError::NotFound, "UnknownCapability")
+                .deny_because(client, path, ApiError::NotFound, "UnknownCapability")
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path as UrlPath, Request, State};
 use axum::handler::Handler;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use sha2::{Digest, Sha256};
@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 use crate::clock::format_timestamp;
 use crate::hex;
 use crate::random::Random;
-use crate::server::admission::Admission;
 use crate::server::error::ApiError;
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
 use crate::server::services::Services;
@@ -32,6 +31,9 @@ pub use config::{ImdsConfig, PublicKey};
 use token::{TokenError, TokenIssuer};
 
 const TOKEN_PATH: &str = "/latest/api/token";
+const CREDS: &str = "/latest/meta-data/iam/security-credentials";
+/// `CREDS` + this: the extended document (with `AccountId`).
+const EXTENDED: &str = "-extended";
 const TTL_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
 /// What axum gives a `String` body, and what the real IMDS sends.
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -70,6 +72,7 @@ impl ImdsState {
             label: label.clone(),
             listen: config.listen,
             allowed_networks: config.allowed_networks.clone(),
+            metadata_hosts: guard::IMDS_HOSTS,
             audit: services.audit.clone(),
             render: IntoResponse::into_response,
         });
@@ -110,8 +113,7 @@ fn listing(router: Router<ImdsState>, path: &str, body: &'static str) -> Router<
 
 pub(crate) fn routes(state: ImdsState) -> Router {
     const MD: &str = "/latest/meta-data";
-    const CREDS: &str = "/latest/meta-data/iam/security-credentials";
-    const EXT: &str = "/latest/meta-data/iam/security-credentials-extended";
+    let ext = format!("{CREDS}{EXTENDED}");
     let mut r = Router::new().route(TOKEN_PATH, put(put_token));
     r = listing(r, "/latest", "dynamic\nmeta-data");
     r = leaf(r, MD, get_meta_data);
@@ -119,8 +121,8 @@ pub(crate) fn routes(state: ImdsState) -> Router {
     r = leaf(r, &format!("{MD}/iam/info"), get_iam_info);
     r = leaf(r, CREDS, get_role_name);
     r = leaf(r, &format!("{CREDS}/{{role}}"), get_credentials);
-    r = leaf(r, EXT, get_role_name);
-    r = leaf(r, &format!("{EXT}/{{role}}"), get_extended_credentials);
+    r = leaf(r, &ext, get_role_name);
+    r = leaf(r, &format!("{ext}/{{role}}"), get_extended_credentials);
     r = listing(r, &format!("{MD}/placement"), "availability-zone\nregion");
     r = leaf(r, &format!("{MD}/placement/region"), get_region);
     r = leaf(r, &format!("{MD}/placement/availability-zone"), get_zone);
@@ -180,41 +182,79 @@ impl From<TokenError> for TokenRefusal {
     }
 }
 
-/// IMDSv2: every GET but the token PUT needs a valid token, or none at all in v1 mode.
-impl Admission for ImdsState {
-    fn refusal(&self, client: SocketAddr, req: &Request) -> Option<Response> {
-        if req.uri().path() == TOKEN_PATH {
-            return None;
-        }
-        let s = &self.0;
-        let verdict = match req.headers().get(TOKEN_HEADER) {
-            None if s.config.imdsv1 => Ok(()),
-            None => Err(TokenRefusal::Missing),
-            Some(v) => match v.to_str() {
-                Ok(t) => s
-                    .tokens
-                    .verify(t, s.services.clock.now())
-                    .map_err(TokenRefusal::from),
-                Err(_) => Err(TokenRefusal::Invalid),
-            },
+/// IMDSv2: every GET but the token PUT needs a valid token, or none at all in v1 mode. The
+/// refusal to send (already recorded), or `None` to let the request on.
+pub(crate) fn refusal(
+    s: &ImdsState,
+    client: SocketAddr,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if path == TOKEN_PATH {
+        return None;
+    }
+    let s = &s.0;
+    let verdict = match headers.get(TOKEN_HEADER) {
+        None if s.config.imdsv1 => Ok(()),
+        None => Err(TokenRefusal::Missing),
+        Some(v) => match v.to_str() {
+            Ok(t) => s
+                .tokens
+                .verify(t, s.services.clock.now())
+                .map_err(TokenRefusal::from),
+            Err(_) => Err(TokenRefusal::Invalid),
+        },
+    };
+    verdict.err().map(|refusal| {
+        s.guard
+            .deny_because(client, path, refusal.error(), refusal.reason())
+    })
+}
+
+/// The requests SDKs repeat, answered past the router (see `routers.rs`): the token PUT and
+/// the GET of this listener's role, plain or extended. `None` for anything else.
+pub(crate) async fn shortcut(
+    s: &ImdsState,
+    client: SocketAddr,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if *method == Method::PUT && path == TOKEN_PATH {
+        return Some(issue_token(s, client, headers));
+    }
+    if *method != Method::GET {
+        return None;
+    }
+    let extended = s.credential_path(path)?;
+    Some(serve_credentials(s, client, path, extended).await)
+}
+
+impl ImdsState {
+    /// Whether `path` is this listener's role under `security-credentials/` (`Some(false)`)
+    /// or `security-credentials-extended/` (`Some(true)`), with or without a trailing slash.
+    fn credential_path(&self, path: &str) -> Option<bool> {
+        let rest = path.strip_prefix(CREDS)?;
+        let (extended, rest) = match rest.strip_prefix(EXTENDED) {
+            Some(rest) => (true, rest),
+            None => (false, rest),
         };
-        verdict.err().map(|refusal| {
-            s.guard
-                .deny_because(client, req.uri().path(), refusal.error(), refusal.reason())
-        })
+        let role = rest.strip_prefix('/')?;
+        let role = role.strip_suffix('/').unwrap_or(role);
+        (role == self.0.config.role_name).then_some(extended)
     }
 }
 
 async fn put_token(State(s): State<ImdsState>, req: Request) -> Response {
     let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    if FORWARDED_HEADERS
-        .iter()
-        .any(|h| req.headers().contains_key(h))
-    {
+    issue_token(&s, client, req.headers())
+}
+
+fn issue_token(s: &ImdsState, client: SocketAddr, headers: &HeaderMap) -> Response {
+    if FORWARDED_HEADERS.iter().any(|h| headers.contains_key(h)) {
         return s.0.guard.deny(client, TOKEN_PATH, ApiError::Forwarded);
     }
-    let ttl = req
-        .headers()
+    let ttl = headers
         .get(TTL_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(TokenIssuer::parse_ttl);
@@ -241,7 +281,7 @@ async fn get_role_name(State(s): State<ImdsState>) -> String {
 }
 
 async fn get_credentials(s: State<ImdsState>, role: UrlPath<String>, req: Request) -> Response {
-    serve_credentials(s, role, req, false).await
+    credentials_route(s, role, req, false).await
 }
 
 async fn get_extended_credentials(
@@ -249,10 +289,12 @@ async fn get_extended_credentials(
     role: UrlPath<String>,
     req: Request,
 ) -> Response {
-    serve_credentials(s, role, req, true).await
+    credentials_route(s, role, req, true).await
 }
 
-async fn serve_credentials(
+/// A credential GET that the shortcut did not take: another role (404), or a role name
+/// spelled with escapes.
+async fn credentials_route(
     State(s): State<ImdsState>,
     UrlPath(role): UrlPath<String>,
     req: Request,
@@ -261,12 +303,21 @@ async fn serve_credentials(
     if role != s.0.config.role_name {
         return ApiError::NotFound.into_response();
     }
+    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
+    serve_credentials(&s, client, req.uri().path(), extended).await
+}
+
+async fn serve_credentials(
+    s: &ImdsState,
+    client: SocketAddr,
+    path: &str,
+    extended: bool,
+) -> Response {
     let served = match wire::fetch(&s.0.services, &s.0.config.profile).await {
         Ok(served) => served,
         Err(e) => return e.into_response(),
     };
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    wire::record_served(&s.0.services, client, &s.0.label, req.uri().path(), &served);
+    wire::record_served(&s.0.services, client, &s.0.label, path, &served);
     let rendered = &s.0.rendered[usize::from(extended)];
     let body = rendered.body(&served, |served| wire::imds_body(served, extended));
     ([(header::CONTENT_TYPE, TEXT_PLAIN)], body).into_response()
@@ -617,6 +668,37 @@ mod tests {
             assert_eq!(json["AccountId"], "123456789012");
             assert_eq!(json["Token"], TOKEN_MARK);
         }
+    }
+
+    #[tokio::test]
+    async fn the_shortcut_and_the_route_answer_a_credential_get_alike() {
+        let f = fixture(false);
+        // The exact name takes the front's shortcut; an escaped one goes through axum's route.
+        let fast = f.get_v2(&format!("{CREDS}dev-role")).await;
+        let routed = f.get_v2(&format!("{CREDS}dev%2Drole")).await;
+        assert_eq!(fast.0, StatusCode::OK);
+        assert_eq!(fast, routed);
+        let paths: Vec<_> = f
+            .audit
+            .take()
+            .into_iter()
+            .map(|e| match e {
+                AuditEvent::Served { path, .. } => path,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [format!("{CREDS}dev-role"), format!("{CREDS}dev%2Drole")]
+        );
+        // Methods the shortcut leaves alone get the route's answers.
+        let token = f.token("60").await.2;
+        let req = request("POST", &format!("{CREDS}dev-role"), HOST)
+            .header("x-aws-ec2-metadata-token", token)
+            .body(Body::empty())
+            .unwrap();
+        let (resp, _) = send(&f.router, LOCAL, req).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 
     #[tokio::test]
