@@ -407,6 +407,10 @@ fn doctor_explains_the_shadowing_keys_and_confirms_the_fix() {
     ] {
         assert!(report.contains(line), "missing {line:?} in:\n{report}");
     }
+    assert!(
+        !report.contains("chmod 600 /dev/null"),
+        "the null device `credvend env` sets is no exposed key file:\n{report}"
+    );
 
     assert!(daemon.stop().success());
     let down = credvend(daemon.home(), moto, &["doctor"], &[]);

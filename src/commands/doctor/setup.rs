@@ -46,6 +46,11 @@ pub(super) fn files(report: &mut Report, config: &Config, env: &Env) -> Option<L
 
 fn private(report: &mut Report, path: &Path, what: &str) {
     match std::fs::metadata(path) {
+        // `credvend env` points the shell's SDKs at /dev/null; a device holds no keys to guard.
+        Ok(meta) if !meta.is_file() => report.ok(
+            "files",
+            format!("{what} {} is not a regular file", path.display()),
+        ),
         Ok(meta) if meta.permissions().mode() & 0o077 != 0 => report.warn(
             "files",
             format!(
