@@ -6,7 +6,8 @@
 //! links without; addresses already on some interface are left as they are. `down` removes that link and so its addresses. `status` says which addresses are
 //! present and where, whether something listens on each (asked only once the address is local,
 //! so nothing leaves the host), and which `allowed_networks` line admits a Docker bridge.
-//! On Linux it drives `ip` (iproute2); macOS has `ifconfig lo0 alias`, which the README shows.
+//! On Linux it drives `ip` (iproute2); on macOS `launchd/credvend-network` puts the addresses on
+//! lo0 with `ifconfig lo0 alias` (the README shows it).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, TcpStream};

@@ -29,8 +29,7 @@ pub enum DaemonError {
     },
     /// A listener's address is on no interface of this host.
     #[error(
-        "cannot listen on {addr} ({what}): the address is on no interface of this host; add it with `sudo credvend network up` (macOS: `sudo ifconfig lo0 alias {}`)",
-        addr.ip()
+        "cannot listen on {addr} ({what}): the address is on no interface of this host; add it with `sudo credvend network up` (macOS: `sudo launchd/credvend-network up`)"
     )]
     AddressMissing {
         /// The address.

@@ -33,6 +33,10 @@ fn units() -> (Home, Vec<PathBuf>) {
             "systemd/credvend-linklocal@.socket",
             "credvend-linklocal@alice.socket",
         ),
+        (
+            "systemd/credvend-network.service",
+            "credvend-network.service",
+        ),
     ] {
         let unit = std::fs::read_to_string(repo(file)).unwrap();
         let unit = unit
