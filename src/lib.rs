@@ -18,11 +18,13 @@
 //! - [`cache`]: the per-profile credential cache the servers read.
 //! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
 //! - [`audit`]: audit events, their sink and the log writer.
+//! - [`caller`]: the uid and process behind a loopback client socket (not yet used).
 //! - [`daemon`]: `run` wires the above onto listeners; `serve` is `credvend serve`.
 //! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging.
 
 pub mod audit;
 pub mod cache;
+pub mod caller;
 pub mod causes;
 pub mod cli;
 pub mod clock;
