@@ -91,18 +91,23 @@ fn is_dev_null(meta: &Metadata) -> bool {
     std::fs::metadata("/dev/null").is_ok_and(|null| null.rdev() == meta.rdev())
 }
 
+/// The permission bits of a regular file that group or others may read or write; `None`
+/// when it is private or not a regular file (a device such as `/dev/null` holds nothing).
+#[must_use]
+pub fn exposed_mode(meta: &Metadata) -> Option<u32> {
+    let mode = meta.permissions().mode() & 0o777;
+    (meta.is_file() && mode & 0o077 != 0).then_some(mode)
+}
+
 /// The warning for a regular file at `path` that group or others may read, naming the file
 /// and the fix; `None` when it is private, missing or not a regular file.
 #[must_use]
 pub fn exposure_warning(path: &Path) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    let mode = meta.permissions().mode() & 0o777;
-    (meta.is_file() && mode & 0o077 != 0).then(|| {
-        format!(
-            "{file} holds keys and is readable by group or others (mode {mode:o}); chmod 600 {file}",
-            file = path.display()
-        )
-    })
+    let mode = exposed_mode(&std::fs::metadata(path).ok()?)?;
+    Some(format!(
+        "{file} holds keys and is readable by group or others (mode {mode:o}); chmod 600 {file}",
+        file = path.display()
+    ))
 }
 
 #[cfg(test)]

@@ -79,25 +79,28 @@ impl Listener {
 
 /// The front of one IMDS listener.
 pub fn imds_router(state: ImdsState) -> Endpoint {
-    Endpoint(Arc::new(Front {
-        guard: state.guard(),
-        routes: imds::routes(state.clone()),
-        listener: Listener::Imds(state),
-        log: tracing::enabled!(tracing::Level::DEBUG),
-    }))
+    Endpoint::new(Listener::Imds(state))
 }
 
 /// The front of the ECS listener.
 pub fn ecs_router(state: EcsState) -> Endpoint {
-    Endpoint(Arc::new(Front {
-        guard: state.guard(),
-        routes: ecs::routes(state.clone()),
-        listener: Listener::Ecs(state),
-        log: tracing::enabled!(tracing::Level::DEBUG),
-    }))
+    Endpoint::new(Listener::Ecs(state))
 }
 
 impl Endpoint {
+    fn new(listener: Listener) -> Self {
+        let (guard, routes) = match &listener {
+            Listener::Imds(s) => (s.guard(), imds::routes(s.clone())),
+            Listener::Ecs(s) => (s.guard(), ecs::routes(s.clone())),
+        };
+        Self(Arc::new(Front {
+            guard,
+            routes,
+            listener,
+            log: tracing::enabled!(tracing::Level::DEBUG),
+        }))
+    }
+
     /// The answer to `req` from `peer`: what the accept loop calls for each request.
     pub(crate) async fn answer<B>(
         &self,

@@ -2,7 +2,6 @@
 //! in this shell, link-local addresses, and the clock against STS.
 
 use std::net::{IpAddr, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -45,25 +44,21 @@ pub(super) fn files(report: &mut Report, config: &Config, env: &Env) -> Option<L
 }
 
 fn private(report: &mut Report, path: &Path, what: &str) {
+    let shown = path.display();
     match std::fs::metadata(path) {
-        // `credvend env` points the shell's SDKs at /dev/null; a device holds no keys to guard.
-        Ok(meta) if !meta.is_file() => report.ok(
-            "files",
-            format!("{what} {} is not a regular file", path.display()),
-        ),
-        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => report.warn(
-            "files",
-            format!(
-                "{what} {} is readable by others (mode {:o})",
-                path.display(),
-                meta.permissions().mode() & 0o777
+        Ok(meta) => match crate::files::exposed_mode(&meta) {
+            Some(mode) => report.warn(
+                "files",
+                format!("{what} {shown} is readable by others (mode {mode:o})"),
+                format!("chmod 600 {shown}"),
             ),
-            format!("chmod 600 {}", path.display()),
-        ),
-        Ok(_) => report.ok("files", format!("{what} {} is private", path.display())),
+            None if meta.is_file() => report.ok("files", format!("{what} {shown} is private")),
+            // `credvend env` points the shell's SDKs at /dev/null: nothing there to guard.
+            None => report.ok("files", format!("{what} {shown} is not a regular file")),
+        },
         Err(e) => report.warn(
             "files",
-            format!("cannot read {what} {}: {e}", path.display()),
+            format!("cannot read {what} {shown}: {e}"),
             "check `[aws] credentials_file` / `[ecs] token_file` in credvend's config",
         ),
     }

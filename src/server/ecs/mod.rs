@@ -42,6 +42,8 @@ pub struct EcsConfig {
     pub capabilities: CapabilityIds,
 }
 
+/// The profile paths: this and the profile's name.
+const ROLE_PREFIX: &str = "/role/";
 /// The capability paths: this and the id.
 const CAPABILITY_PREFIX: &str = "/v2/credentials/";
 
@@ -115,7 +117,7 @@ impl EcsState {
 pub(crate) fn routes(state: EcsState) -> Router {
     Router::new()
         .route("/", get(get_first_profile))
-        .route("/role/{profile}", get(get_profile))
+        .route(&format!("{ROLE_PREFIX}{{profile}}"), get(get_profile))
         .route(&format!("{CAPABILITY_PREFIX}{{id}}"), get(get_capability))
         .fallback(|| async { EcsError(ApiError::NotFound) })
         .with_state(state)
@@ -133,7 +135,7 @@ pub(crate) async fn shortcut(
     if *method != Method::GET {
         return None;
     }
-    if let Some(name) = path.strip_prefix("/role/") {
+    if let Some(name) = path.strip_prefix(ROLE_PREFIX) {
         let profile = s.0.config.profiles.iter().find(|p| *p == name)?;
         return Some(authorized(s, client, path, headers, Some(profile)).await);
     }
