@@ -178,6 +178,7 @@ impl Front {
             credentials: Arc::new(FixedCache(with_credentials)),
             audit: Arc::new(NoSecretsAudit),
             clock: Arc::new(ManualClock::new(NOW)),
+            identify: Arc::new(crate::identity::Identify::new()),
         };
         let imds = |imdsv1: bool| {
             let config = ImdsConfig {
@@ -191,6 +192,7 @@ impl Front {
                     openssh: "ssh-ed25519 AAAAC3Nza me@laptop".into(),
                 }),
                 allowed_networks: vec![],
+                allowed_users: crate::config::AllowedUsers::default(),
                 account_id: None,
             };
             imds_router(ImdsState::new(config, services.clone(), &FixedRandom))
@@ -199,6 +201,8 @@ impl Front {
             listen: ECS_LISTEN.parse().expect("an address"),
             profiles: ECS_PROFILES.iter().map(|&p| p.to_owned()).collect(),
             allowed_networks: vec![],
+            allowed_users: crate::config::AllowedUsers::default(),
+            profile_users: std::collections::BTreeMap::new(),
             token: Secret::new(ECS_TOKEN),
             capabilities: CapabilityIds(
                 [(ECS_PROFILES[0].to_owned(), CAPABILITY_ID.to_owned())].into(),

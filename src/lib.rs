@@ -17,14 +17,13 @@
 //! - [`mint`]: a profile chain -> session credentials, through STS.
 //! - [`cache`]: the per-profile credential cache the servers read.
 //! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
+//! - [`identity`]: who is behind a connection (uid, user, pid, executable, unit).
 //! - [`audit`]: audit events, their sink and the log writer.
-//! - [`caller`]: the uid and process behind a loopback client socket (not yet used).
 //! - [`daemon`]: `run` wires the above onto listeners; `serve` is `credvend serve`.
 //! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging.
 
 pub mod audit;
 pub mod cache;
-pub mod caller;
 pub mod causes;
 pub mod cli;
 pub mod clock;
@@ -36,6 +35,7 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hex;
+pub mod identity;
 pub mod mint;
 pub mod profile;
 pub mod random;

@@ -81,6 +81,7 @@ impl Coalescer {
             }
             AuditEvent::Served {
                 client,
+                caller,
                 listener,
                 path,
                 profile,
@@ -88,6 +89,7 @@ impl Coalescer {
             } => {
                 let key = Key::Served {
                     client: client.ip().to_canonical(),
+                    caller,
                     listener,
                     profile,
                     access_key_id,
@@ -96,12 +98,14 @@ impl Coalescer {
             }
             AuditEvent::Denied {
                 client,
+                caller,
                 listener,
                 path,
                 reason,
             } => {
                 let key = Key::Denied {
                     client: client.ip().to_canonical(),
+                    caller,
                     listener,
                     reason,
                 };
@@ -236,6 +240,7 @@ mod tests {
     fn served(client: &str) -> AuditEvent {
         AuditEvent::Served {
             client: client.parse::<SocketAddr>().unwrap(),
+            caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
             listener: "imds@127.0.0.1:8169".into(),
             path: "/latest/meta-data/iam/security-credentials/dev".into(),
             profile: "dev".into(),
@@ -246,6 +251,7 @@ mod tests {
     fn denied(client: &str, reason: &str) -> AuditEvent {
         AuditEvent::Denied {
             client: client.parse::<SocketAddr>().unwrap(),
+            caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
             listener: "ecs@127.0.0.1:8170".into(),
             path: "/role/dev".into(),
             reason: reason.into(),

@@ -4,8 +4,11 @@
 //! record made from one can show a secret.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
+
+use crate::identity::Caller;
 
 /// One thing worth auditing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub enum AuditEvent {
     Served {
         /// The client's address.
         client: SocketAddr,
+        /// Who is behind it.
+        caller: Arc<Caller>,
         /// `imds` or `ecs`, with the listener address.
         listener: String,
         /// The request path.
@@ -42,6 +47,8 @@ pub enum AuditEvent {
     Denied {
         /// The client's address.
         client: SocketAddr,
+        /// Who is behind it.
+        caller: Arc<Caller>,
         /// `imds` or `ecs`, with the listener address.
         listener: String,
         /// The request path.

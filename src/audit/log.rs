@@ -275,6 +275,7 @@ mod tests {
     fn served(port: u16) -> AuditEvent {
         AuditEvent::Served {
             client: SocketAddr::from(([127, 0, 0, 1], port)),
+            caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
             listener: "imds@127.0.0.1:8169".into(),
             path: "/latest/meta-data/iam/security-credentials/dev".into(),
             profile: "dev".into(),
@@ -285,6 +286,7 @@ mod tests {
     fn denied(ip: [u8; 4]) -> AuditEvent {
         AuditEvent::Denied {
             client: SocketAddr::from((ip, 40000)),
+            caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
             listener: "ecs@0.0.0.0:8170".into(),
             path: "/role/dev".into(),
             reason: "PeerNotAllowed".into(),
@@ -312,6 +314,7 @@ mod tests {
         let log = AuditLog::open_with_clock(&path, clock).unwrap();
         log.record(AuditEvent::Denied {
             client: SocketAddr::from(([10, 0, 0, 9], 6000)),
+            caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
             listener: "ecs@127.0.0.1:8170".into(),
             path: "/role/dev".into(),
             reason: "InvalidAuthorization".into(),

@@ -10,10 +10,11 @@
 //! - `log`: [`AuditLog`]; the request path only stamps the event and offers it to a bounded
 //!   queue; one writer thread does the rest.
 //! - `coalesce`: repeated `served` / `denied` events -> one record per key and interval.
-//! - `record`: the records and their JSON lines.
+//! - `record`: the records and their JSON lines; `caller`: their `caller` object.
 //! - `writer`: records onto the file: rotation, failed and short writes, `lost` counts.
 //! - `file`, `rotate`: the file behind a small trait (tests make it fail), and renaming.
 
+mod caller;
 mod coalesce;
 mod error;
 mod event;

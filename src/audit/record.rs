@@ -6,22 +6,27 @@
 //! `count` requests between `first` and `last`; a single request is a line with `count` 1.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::caller::CallerLine;
 use crate::clock::format_timestamp;
+use crate::identity::Caller;
 
 /// What `served` and `denied` requests are counted by: one line per key and interval.
 ///
 /// The client is its IP address without the port: every new connection has a new port, so
 /// keying on it would let a client that reconnects for each request write a line each time.
+/// The caller (uid, pid, ...) is part of the key: each process gets lines of its own.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Key {
     /// Credentials handed out.
     Served {
         client: IpAddr,
+        caller: Arc<Caller>,
         listener: String,
         profile: String,
         access_key_id: String,
@@ -29,6 +34,7 @@ pub(super) enum Key {
     /// A refused request.
     Denied {
         client: IpAddr,
+        caller: Arc<Caller>,
         listener: String,
         reason: String,
     },
@@ -115,15 +121,18 @@ impl Record {
                 request_id: request_id.as_deref(),
             }),
             Self::Requests { time, requests: r } => {
-                let (event, client, listener, profile, access_key_id, reason) = match &r.key {
+                let (event, client, caller, listener, profile, access_key_id, reason) = match &r.key
+                {
                     Key::Served {
                         client,
+                        caller,
                         listener,
                         profile,
                         access_key_id,
                     } => (
                         "served",
                         client,
+                        caller,
                         listener,
                         Some(profile),
                         Some(access_key_id),
@@ -131,15 +140,17 @@ impl Record {
                     ),
                     Key::Denied {
                         client,
+                        caller,
                         listener,
                         reason,
-                    } => ("denied", client, listener, None, None, Some(reason)),
+                    } => ("denied", client, caller, listener, None, None, Some(reason)),
                 };
                 serde_json::to_string(&RequestsLine {
                     time: rfc3339(*time),
                     event,
                     client: client.to_string(),
                     port: r.port,
+                    caller: CallerLine::new(caller),
                     listener,
                     path: &r.path,
                     profile: profile.map(String::as_str),
@@ -195,6 +206,7 @@ struct RequestsLine<'a> {
     client: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
+    caller: CallerLine<'a>,
     listener: &'a str,
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -257,6 +269,7 @@ mod tests {
         let served = Requests {
             key: Key::Served {
                 client: "127.0.0.1".parse().unwrap(),
+                caller: Arc::new(Caller::unknown("test")),
                 listener: "imds@127.0.0.1:8169".into(),
                 profile: "dev".into(),
                 access_key_id: "ASIAEXAMPLE".into(),
@@ -274,6 +287,7 @@ mod tests {
         assert_eq!(v["event"], "served");
         assert_eq!(v["client"], "127.0.0.1");
         assert_eq!(v["port"], 5000);
+        assert_eq!(v["caller"]["reason"], "test");
         assert_eq!(v["profile"], "dev");
         assert_eq!(v["access_key_id"], "ASIAEXAMPLE");
         assert_eq!((v["count"].as_u64(), &v["first"]), (Some(1), &v["last"]));
@@ -282,6 +296,7 @@ mod tests {
         let denied = Requests {
             key: Key::Denied {
                 client: "::1".parse().unwrap(),
+                caller: Arc::new(Caller::Remote),
                 listener: "ecs@127.0.0.1:8170".into(),
                 reason: "InvalidAuthorization".into(),
             },

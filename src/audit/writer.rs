@@ -298,6 +298,7 @@ mod tests {
     fn denied(port: u16) -> AuditEvent {
         AuditEvent::Denied {
             client: SocketAddr::from(([127, 0, 0, 1], port)),
+            caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
             listener: "ecs@127.0.0.1:8170".into(),
             path: "/role/dev".into(),
             reason: "InvalidAuthorization".into(),
@@ -519,6 +520,7 @@ mod tests {
                 w.handle(t, denied(1));
                 let other = AuditEvent::Denied {
                     client: SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 1)),
+                    caller: std::sync::Arc::new(crate::identity::Caller::unknown("test")),
                     listener: "ecs@0.0.0.0:8170".into(),
                     path: "/".into(),
                     reason: "PeerNotAllowed".into(),

@@ -14,6 +14,7 @@ use super::check::{
 use super::error::ConfigError;
 use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer};
 use super::settings::*;
+use super::users::{AllowedUsers, allowed_users, system_lookup};
 use crate::env::Env;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -313,6 +314,7 @@ fn imds(
             None => None,
         },
         allowed_networks: networks(key, raw.allowed_networks.as_deref())?,
+        allowed_users: allowed_users(key, raw.allowed_users.as_deref(), &system_lookup)?,
         token_hop_limit: match raw.token_hop_limit {
             Some(0) => {
                 return Err(invalid(
@@ -373,6 +375,16 @@ fn ecs(
         }
     }
     let allowed_networks = networks("ecs", raw.allowed_networks.as_deref())?;
+    let users = allowed_users("ecs", raw.allowed_users.as_deref(), &system_lookup)?;
+    let mut profile_users = std::collections::BTreeMap::new();
+    for (profile, entries) in raw.profile_users.iter().flatten() {
+        let key = format!("ecs.profile_users.{profile}");
+        if !profiles.contains(profile) {
+            return Err(invalid(key, "is not one of ecs.profiles"));
+        }
+        let users: AllowedUsers = allowed_users(&key, Some(entries), &system_lookup)?;
+        profile_users.insert(profile.clone(), users);
+    }
     if !raw.enabled.unwrap_or(true) {
         return Ok(None);
     }
@@ -389,6 +401,8 @@ fn ecs(
             token_file,
             profiles,
             allowed_networks,
+            allowed_users: users,
+            profile_users,
         },
         keys,
     )))

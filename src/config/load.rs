@@ -106,6 +106,7 @@ mod tests {
     //! Loading, precedence and validation, end to end through [`Config::parse`] and
     //! [`Config::load_with`].
 
+    use crate::config::AllowedUsers;
     use std::io::ErrorKind;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
@@ -210,6 +211,7 @@ mod tests {
                 imdsv1: true,
                 public_key_file: None,
                 allowed_networks: vec![],
+                allowed_users: AllowedUsers::default(),
                 token_hop_limit: 1,
             }]
         );
@@ -221,6 +223,8 @@ mod tests {
                 token_file: "/var/lib/credvend/ecs-token".into(),
                 profiles: vec!["default".into()],
                 allowed_networks: vec![],
+                allowed_users: AllowedUsers::default(),
+                profile_users: std::collections::BTreeMap::new(),
             })
         );
         assert_eq!(c.audit.path, Some("/var/lib/credvend/audit.jsonl".into()));
@@ -426,6 +430,7 @@ mod tests {
                 imdsv1: false,
                 public_key_file: Some("/home/u/.ssh/id.pub".into()),
                 allowed_networks: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
+                allowed_users: AllowedUsers::default(),
                 token_hop_limit: 1,
             }]
         );
@@ -437,6 +442,8 @@ mod tests {
                 token_file: "/t/token".into(),
                 profiles: vec!["a".into(), "b".into()],
                 allowed_networks: vec!["192.0.2.0/24".parse().unwrap()],
+                allowed_users: AllowedUsers::default(),
+                profile_users: std::collections::BTreeMap::new(),
             })
         );
         assert_eq!(c.audit.path, Some("/srv/cv/logs/a.jsonl".into()));

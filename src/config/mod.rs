@@ -17,7 +17,9 @@ mod load;
 mod locate;
 mod raw;
 mod settings;
+mod users;
 
 pub use error::{ConfigError, Position};
 pub use ipnet::{IpNet, IpNetError};
 pub use settings::*;
+pub use users::AllowedUsers;

@@ -69,6 +69,7 @@ pub(super) struct RawImds {
     pub(super) imdsv1: Option<bool>,
     pub(super) public_key_file: Option<String>,
     pub(super) allowed_networks: Option<Vec<String>>,
+    pub(super) allowed_users: Option<Vec<String>>,
     pub(super) token_hop_limit: Option<u8>,
 }
 
@@ -80,6 +81,9 @@ pub(super) struct RawEcs {
     pub(super) token_file: Option<String>,
     pub(super) profiles: Option<Vec<String>>,
     pub(super) allowed_networks: Option<Vec<String>>,
+    pub(super) allowed_users: Option<Vec<String>>,
+    /// Per served profile: `allowed_users` for that profile instead of the listener's.
+    pub(super) profile_users: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 //! The validated configuration's types, and the constants of credvend's surface: default
 //! addresses, environment variable names, file names and limits.
 
+use super::users::AllowedUsers;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -194,6 +195,8 @@ pub struct ImdsListener {
     pub public_key_file: Option<PathBuf>,
     /// `allowed_networks`: client networks for a non-loopback `listen`.
     pub allowed_networks: Vec<IpNet>,
+    /// `allowed_users`: local users served besides the daemon's own and root.
+    pub allowed_users: AllowedUsers,
     /// `token_hop_limit`: IP TTL of token responses on a non-loopback listener.
     pub token_hop_limit: u8,
 }
@@ -213,6 +216,10 @@ pub struct EcsListener {
     pub profiles: Vec<String>,
     /// `allowed_networks`: client networks for a non-loopback `listen`.
     pub allowed_networks: Vec<IpNet>,
+    /// `allowed_users`: local users served besides the daemon's own and root.
+    pub allowed_users: AllowedUsers,
+    /// `profile_users`: per profile, the users served that profile instead.
+    pub profile_users: std::collections::BTreeMap<String, AllowedUsers>,
 }
 
 /// `[audit]`.

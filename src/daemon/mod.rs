@@ -140,6 +140,7 @@ pub async fn run(
         credentials: cache.clone(),
         audit,
         clock: deps.clock.clone(),
+        identify: Arc::new(crate::identity::Identify::new()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready, servers) =

@@ -11,8 +11,10 @@
 //!   ones keep being served.
 //! - Accept errors (EMFILE and the like) are logged at most once per interval, with a count,
 //!   and followed by a short pause instead of a busy loop.
-//! - Each connection's peer goes with every request to the front ([`Endpoint::answer`]); the
-//!   per-client rate limit ([`super::limit`]) is checked before it.
+//! - Each connection's caller (uid, pid, ...: [`crate::identity`]) is found once, before its
+//!   first request is read, on a blocking thread; it goes with every request to the front
+//!   ([`Endpoint::answer`]) as a [`Client`]. The per-client rate limit ([`super::limit`]) is
+//!   checked before that.
 //!
 //! On shutdown the loop stops accepting, asks every connection to finish its request in flight
 //! and close, and returns when all have.
@@ -32,9 +34,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::client::Client;
 use super::limit::RateLimiter;
 use super::routers::Endpoint;
 use crate::config::ServerSettings;
+use crate::identity::Caller;
 
 /// How long the loop pauses after an accept error (EMFILE: a busy loop would not help).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -181,24 +185,25 @@ pub async fn serve(
             continue;
         };
         prepare(&stream, limits.hop_limit);
-        let service = hyper::service::service_fn({
-            let endpoint = endpoint.clone();
-            let limiter = limiter.clone();
-            move |req: hyper::Request<Incoming>| {
-                let refused = limiter.check(client);
-                let endpoint = endpoint.clone();
-                async move {
-                    Ok::<_, Infallible>(match refused {
-                        None => endpoint.answer(Some(peer), req).await,
-                        Some(retry_after) => super::limit::too_many(retry_after),
-                    })
-                }
-            }
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let (endpoint, limiter, http) = (endpoint.clone(), limiter.clone(), http.clone());
         let mut closing = closing.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let sender = Client {
+                addr: peer,
+                caller: Arc::new(caller(&endpoint, &stream, peer).await),
+            };
+            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                let refused = limiter.check(client);
+                let (endpoint, sender) = (endpoint.clone(), sender.clone());
+                async move {
+                    Ok::<_, Infallible>(match refused {
+                        None => endpoint.answer(&sender, req).await,
+                        Some(retry_after) => super::limit::too_many(retry_after),
+                    })
+                }
+            });
+            let connection = http.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -213,6 +218,18 @@ pub async fn serve(
     let _ = closing_tx.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Who is behind `stream`, looked up on a blocking thread (it reads `/proc`).
+async fn caller(endpoint: &Endpoint, stream: &TcpStream, peer: SocketAddr) -> Caller {
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(e) => return Caller::Unknown(format!("no local address: {e}")),
+    };
+    let identify = endpoint.identify();
+    tokio::task::spawn_blocking(move || identify.caller(peer, local))
+        .await
+        .unwrap_or_else(|e| Caller::Unknown(format!("lookup failed: {e}")))
 }
 
 /// Takes a connection slot for `client`, or `None` when a limit is reached.

@@ -21,6 +21,8 @@ pub(crate) enum ApiError {
     BadHost,
     /// A peer outside loopback and the listener's allowed networks.
     PeerNotAllowed,
+    /// A local caller whose user the listener does not admit (`allowed_users`).
+    UserNotAllowed,
     /// A token PUT that came through a proxy (`X-Forwarded-For` or `Forwarded`).
     Forwarded,
     /// `OPTIONS` (never answered permissively: no CORS) or a method a route does not take.
@@ -66,9 +68,11 @@ impl ApiError {
         match self {
             Self::BadTtl | Self::MissingHost => StatusCode::BAD_REQUEST,
             Self::TokenMissing | Self::TokenInvalid | Self::AuthMissing => StatusCode::UNAUTHORIZED,
-            Self::BadHost | Self::PeerNotAllowed | Self::Forwarded | Self::AuthWrong => {
-                StatusCode::FORBIDDEN
-            }
+            Self::BadHost
+            | Self::PeerNotAllowed
+            | Self::UserNotAllowed
+            | Self::Forwarded
+            | Self::AuthWrong => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -84,6 +88,7 @@ impl ApiError {
             Self::MissingHost => "MissingHost",
             Self::BadHost => "HostNotAllowed",
             Self::PeerNotAllowed => "PeerNotAllowed",
+            Self::UserNotAllowed => "UserNotAllowed",
             Self::Forwarded => "ForwardedRequest",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::TokenMissing => "MissingToken",
@@ -104,6 +109,7 @@ impl ApiError {
             Self::MissingHost => "missing host header",
             Self::BadHost => "host not allowed",
             Self::PeerNotAllowed => "client not allowed",
+            Self::UserNotAllowed => "user not allowed",
             Self::Forwarded => "forwarded requests get no token",
             Self::MethodNotAllowed => "method not allowed",
             Self::TokenMissing => "token required",
@@ -172,6 +178,7 @@ mod tests {
             ApiError::MissingHost,
             ApiError::BadHost,
             ApiError::PeerNotAllowed,
+            ApiError::UserNotAllowed,
             ApiError::Forwarded,
             ApiError::MethodNotAllowed,
             ApiError::TokenMissing,

@@ -23,8 +23,10 @@ use axum::http::{Method, header};
 use axum::response::Response;
 
 use crate::audit::{AuditEvent, AuditSink};
-use crate::config::IpNet;
+use crate::config::{AllowedUsers, IpNet};
+use crate::identity::Caller;
 use crate::server::audit_path::audit_path;
+use crate::server::client::Client;
 use crate::server::error::ApiError;
 
 /// Request bodies above this are refused; no endpoint reads one.
@@ -51,6 +53,10 @@ pub(crate) struct Guard {
     pub(crate) label: String,
     pub(crate) listen: SocketAddr,
     pub(crate) allowed_networks: Vec<IpNet>,
+    /// Local users served besides the daemon's own and root.
+    pub(crate) allowed_users: AllowedUsers,
+    /// The daemon's uid.
+    pub(crate) own_uid: u32,
     /// The metadata addresses `Host` may name besides the listener's own.
     pub(crate) metadata_hosts: &'static [IpAddr],
     pub(crate) audit: Arc<dyn AuditSink>,
@@ -60,37 +66,40 @@ pub(crate) struct Guard {
 
 impl Guard {
     /// Records a refusal and renders it.
-    pub(crate) fn deny(&self, client: SocketAddr, path: &str, error: ApiError) -> Response {
+    pub(crate) fn deny(&self, client: &Client, path: &str, error: ApiError) -> Response {
         self.deny_because(client, path, error, error.code())
     }
 
     /// Records a refusal with a reason finer than the error's code, and renders it.
     pub(crate) fn deny_because(
         &self,
-        client: SocketAddr,
+        client: &Client,
         path: &str,
         error: ApiError,
         reason: &str,
     ) -> Response {
         self.audit.record(AuditEvent::Denied {
-            client,
+            client: client.addr,
+            caller: client.caller.clone(),
             listener: self.label.clone(),
             path: audit_path(path),
             reason: reason.to_owned(),
         });
-        tracing::debug!(listener = %self.label, %client, reason, "request refused");
+        tracing::debug!(listener = %self.label, client = %client.addr, reason, "request refused");
         (self.render)(error)
     }
 
     /// Whether the request may go on; the error to deny it with otherwise.
     pub(crate) fn check<B>(
         &self,
-        peer: Option<SocketAddr>,
+        client: &Client,
         req: &axum::http::Request<B>,
     ) -> Result<(), ApiError> {
-        let peer = peer.ok_or(ApiError::PeerNotAllowed)?;
-        if !self.peer_allowed(peer.ip()) {
+        if !self.peer_allowed(client.addr.ip()) {
             return Err(ApiError::PeerNotAllowed);
+        }
+        if !self.user_allowed(&client.caller, &self.allowed_users) {
+            return Err(ApiError::UserNotAllowed);
         }
         let host = req
             .headers()
@@ -120,6 +129,17 @@ impl Guard {
             _ => return Err(ApiError::BodyTooLarge),
         }
         Ok(())
+    }
+
+    /// Whether `users` admit `caller`: a local process by its uid; one whose owner could not
+    /// be found only when anyone may read; a peer from elsewhere always (its network is what
+    /// admits it).
+    pub(crate) fn user_allowed(&self, caller: &Caller, users: &AllowedUsers) -> bool {
+        match caller {
+            Caller::Process(p) => users.admits(p.uid, self.own_uid),
+            Caller::Remote => true,
+            Caller::Unknown(_) => users.anyone,
+        }
     }
 
     /// Without `allowed_networks`, loopback peers only. With it, the listed networks, on every
@@ -172,16 +192,21 @@ fn strip_port(host: &str) -> Option<&str> {
     }
 }
 
-/// The peer address of a request, as the accept loop (or a test, the same way) set it.
-pub(crate) fn peer_of<B>(req: &axum::http::Request<B>) -> Option<SocketAddr> {
+/// The sender of a request off the shortcut, as the front put it in the extensions.
+pub(crate) fn client_of<B>(req: &axum::http::Request<B>) -> Client {
     req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+        .get::<Client>()
+        .cloned()
+        .unwrap_or_else(Client::unknown)
 }
 
-/// An address for audit records when the peer is unknown (never in practice: `serve` always
-/// provides it).
-pub(crate) const UNKNOWN_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+/// The sender of a request handed to the router as a tower service (in-process: tests and
+/// fuzzing), from axum's `ConnectInfo` as a test sets it.
+pub(crate) fn connect_info<B>(req: &axum::http::Request<B>) -> Option<Client> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| Client::in_process(c.0))
+}
 
 /// Strips any CORS header a handler could ever add; belt and braces for the "never" rule.
 pub(crate) fn strip_cors(resp: &mut Response) {
@@ -219,6 +244,8 @@ mod tests {
                     prefix: *p,
                 })
                 .collect(),
+            allowed_users: AllowedUsers::default(),
+            own_uid: 1000,
             metadata_hosts: IMDS_HOSTS,
             audit: Arc::new(NoAudit),
             render: IntoResponse::into_response,

@@ -4,6 +4,7 @@
 
 mod accept;
 mod audit_path;
+mod client;
 pub mod ecs;
 mod error;
 mod guard;
@@ -14,6 +15,7 @@ mod services;
 mod wire;
 
 pub use accept::{Limits, serve};
+pub use client::Client;
 pub use ecs::{
     CapabilityIds, EcsConfig, EcsFileError, EcsState, load_or_create_capabilities,
     load_or_create_token,

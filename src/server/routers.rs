@@ -13,22 +13,21 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use tower::{Service, ServiceExt as _};
 use tracing::Instrument;
 
 use crate::server::audit_path::audit_path;
+use crate::server::client::Client;
 use crate::server::ecs::{self, EcsState};
-use crate::server::guard::{self, Guard, UNKNOWN_PEER};
+use crate::server::guard::{self, Guard};
 use crate::server::imds::{self, ImdsState};
 
 /// One listener's front: cheap to clone (an `Arc`), and a `tower::Service` for tests and the
@@ -55,7 +54,7 @@ enum Listener {
 
 impl Listener {
     /// The refusal of a request that passed the guard (already recorded), or `None`.
-    fn refusal(&self, client: SocketAddr, path: &str, headers: &HeaderMap) -> Option<Response> {
+    fn refusal(&self, client: &Client, path: &str, headers: &HeaderMap) -> Option<Response> {
         match self {
             Self::Imds(s) => imds::refusal(s, client, path, headers),
             Self::Ecs(_) => None,
@@ -65,7 +64,7 @@ impl Listener {
     /// The answer to a hot request, or `None` to route it.
     async fn shortcut(
         &self,
-        client: SocketAddr,
+        client: &Client,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
@@ -101,12 +100,16 @@ impl Endpoint {
         }))
     }
 
-    /// The answer to `req` from `peer`: what the accept loop calls for each request.
-    pub(crate) async fn answer<B>(
-        &self,
-        peer: Option<SocketAddr>,
-        req: axum::http::Request<B>,
-    ) -> Response
+    /// The caller lookup of the listener's services.
+    pub(crate) fn identify(&self) -> Arc<crate::identity::Identify> {
+        match &self.0.listener {
+            Listener::Imds(s) => s.services().identify.clone(),
+            Listener::Ecs(s) => s.services().identify.clone(),
+        }
+    }
+
+    /// The answer to `req` from `client`: what the accept loop calls for each request.
+    pub(crate) async fn answer<B>(&self, client: &Client, req: axum::http::Request<B>) -> Response
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -118,17 +121,17 @@ impl Endpoint {
                 "request",
                 method = %req.method(),
                 path = %audit_path(req.uri().path()),
-                client = %peer.unwrap_or(UNKNOWN_PEER),
+                client = %client.addr,
             );
             async {
-                let resp = front.answer(peer, req).await;
+                let resp = front.answer(client, req).await;
                 tracing::debug!(status = resp.status().as_u16(), "answered");
                 resp
             }
             .instrument(span)
             .await
         } else {
-            front.answer(peer, req).await
+            front.answer(client, req).await
         };
         guard::strip_cors(&mut resp);
         resp
@@ -150,13 +153,13 @@ where
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
         let endpoint = self.clone();
-        let peer = guard::peer_of(&req);
-        Box::pin(async move { Ok(endpoint.answer(peer, req).await) })
+        let client = guard::connect_info(&req).unwrap_or_else(Client::unknown);
+        Box::pin(async move { Ok(endpoint.answer(&client, req).await) })
     }
 }
 
 impl Front {
-    async fn answer<B>(&self, peer: Option<SocketAddr>, mut req: axum::http::Request<B>) -> Response
+    async fn answer<B>(&self, client: &Client, mut req: axum::http::Request<B>) -> Response
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -164,8 +167,7 @@ impl Front {
         if matches!(self.listener, Listener::Imds(_)) {
             collapse_slashes(&mut req);
         }
-        let client = peer.unwrap_or(UNKNOWN_PEER);
-        if let Err(e) = self.guard.check(peer, &req) {
+        if let Err(e) = self.guard.check(client, &req) {
             return self.guard.deny(client, req.uri().path(), e);
         }
         let (path, headers) = (req.uri().path(), req.headers());
@@ -179,10 +181,8 @@ impl Front {
         {
             return resp;
         }
-        // Handlers off the shortcut read the peer as axum's `ConnectInfo`.
-        if let Some(peer) = peer {
-            req.extensions_mut().insert(ConnectInfo(peer));
-        }
+        // Handlers off the shortcut read the sender from the extensions.
+        req.extensions_mut().insert(client.clone());
         let Ok(resp) = self.routes.clone().oneshot(req.map(Body::new)).await;
         resp
     }
@@ -287,6 +287,7 @@ mod tests {
             imdsv1,
             public_key: None,
             allowed_networks: vec![],
+            allowed_users: crate::config::AllowedUsers::default(),
             account_id: Some("123456789012".into()),
         };
         ImdsState::new(config, services, &OsRandom)
@@ -357,6 +358,8 @@ mod tests {
             listen: "127.0.0.1:8170".parse().unwrap(),
             profiles: vec!["dev".into()],
             allowed_networks: vec![],
+            allowed_users: crate::config::AllowedUsers::default(),
+            profile_users: BTreeMap::new(),
             token: Secret::new(ECS_TOKEN),
             capabilities: CapabilityIds(BTreeMap::from([("dev".into(), CAP_ID.into())])),
         };
@@ -478,7 +481,7 @@ mod tests {
         let s = served("dev");
         wire::record_served(
             &services,
-            "127.0.0.1:1".parse().unwrap(),
+            &Client::in_process("127.0.0.1:1".parse().unwrap()),
             "imds@x",
             "/p",
             &s,

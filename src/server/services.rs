@@ -1,10 +1,12 @@
-//! What every listener shares: the credential cache it reads, the audit sink and the clock.
+//! What every listener shares: the credential cache it reads, the audit sink, the clock and
+//! the caller lookup.
 
 use std::sync::Arc;
 
 use crate::audit::AuditSink;
 use crate::cache::CredentialProvider;
 use crate::clock::Clock;
+use crate::identity::Identify;
 
 /// What every listener shares: the cache it reads, the audit sink and the clock.
 #[derive(Clone, Debug)]
@@ -15,4 +17,6 @@ pub struct Services {
     pub audit: Arc<dyn AuditSink>,
     /// Wall-clock time (token expiry, last expiry check before serving).
     pub clock: Arc<dyn Clock>,
+    /// Finds who is behind each connection.
+    pub identify: Arc<Identify>,
 }

@@ -4,8 +4,8 @@
 //! Timestamps are whole-second UTC `Z` ([`format_timestamp`]): botocore's strict `strptime`,
 //! JS's RFC 3339 regex and Go's `time.Time` all accept that form and no other is safe.
 
+use crate::server::client::Client;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::body::Bytes;
@@ -150,13 +150,14 @@ pub(crate) async fn fetch(services: &Services, profile: &str) -> Result<Arc<Serv
 /// Records that `client` got `served` on `path`.
 pub(crate) fn record_served(
     services: &Services,
-    client: SocketAddr,
+    client: &Client,
     listener: &str,
     path: &str,
     served: &Served,
 ) {
     services.audit.record(AuditEvent::Served {
-        client,
+        client: client.addr,
+        caller: client.caller.clone(),
         listener: listener.to_owned(),
         path: audit_path(path),
         profile: served.profile.clone(),

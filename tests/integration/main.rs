@@ -6,6 +6,7 @@
 
 mod abuse;
 mod audit_disk;
+mod callers;
 mod check;
 mod commands;
 mod conformance;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use credvend::audit::NoAudit;
 use credvend::cache::{CacheError, CredentialProvider, Served};
 use credvend::clock::SystemClock;
+use credvend::config::AllowedUsers;
 use credvend::random::OsRandom;
 use credvend::secret::{Credentials, Secret};
 use credvend::server::{
@@ -68,6 +69,7 @@ fn services() -> Services {
         credentials: Arc::new(OneSession),
         audit: Arc::new(NoAudit),
         clock: Arc::new(SystemClock),
+        identify: Arc::new(credvend::identity::Identify::new()),
     }
 }
 
@@ -122,6 +124,7 @@ async fn botocore_reads_credentials_from_the_imds_and_ecs_endpoints() {
         imdsv1: false,
         public_key: None,
         allowed_networks: vec![],
+        allowed_users: AllowedUsers::default(),
         account_id: None,
     };
     let imds = imds_router(ImdsState::new(imds, services(), &OsRandom));
@@ -131,6 +134,8 @@ async fn botocore_reads_credentials_from_the_imds_and_ecs_endpoints() {
         listen: ecs_addr,
         profiles: vec!["dev".into()],
         allowed_networks: vec![],
+        allowed_users: AllowedUsers::default(),
+        profile_users: std::collections::BTreeMap::new(),
         token: load_or_create_token(&token_file, &OsRandom).unwrap(),
         capabilities: load_or_create_capabilities(
             &home.join("state/caps.json"),

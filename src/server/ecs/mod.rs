@@ -6,6 +6,7 @@
 //! Authorization is checked before the profile is looked up, so an unauthenticated caller
 //! learns nothing about which profiles exist.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -15,11 +16,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::config::{EcsListener, IpNet};
+use crate::config::{AllowedUsers, EcsListener, IpNet};
 use crate::random::Random;
 use crate::secret::{Secret, ct_eq};
+use crate::server::client::Client;
 use crate::server::error::{ApiError, EcsError};
-use crate::server::guard::{self, Guard, UNKNOWN_PEER};
+use crate::server::guard::{self, Guard};
 use crate::server::services::Services;
 use crate::server::wire::{self, Rendered};
 
@@ -36,6 +38,10 @@ pub struct EcsConfig {
     pub profiles: Vec<String>,
     /// Client networks admitted on a non-loopback `listen`.
     pub allowed_networks: Vec<IpNet>,
+    /// Local users served besides the daemon's own and root.
+    pub allowed_users: AllowedUsers,
+    /// Per profile, the users served that profile instead of `allowed_users`.
+    pub profile_users: BTreeMap<String, AllowedUsers>,
     /// The `Authorization` value clients must send ([`load_or_create_token`]).
     pub token: Secret,
     /// The capability ids ([`load_or_create_capabilities`]).
@@ -63,6 +69,8 @@ impl EcsConfig {
             listen: bound,
             profiles: listener.profiles.clone(),
             allowed_networks: listener.allowed_networks.clone(),
+            allowed_users: listener.allowed_users.clone(),
+            profile_users: listener.profile_users.clone(),
             token: load_or_create_token(&listener.token_file, random)?,
             capabilities: load_or_create_capabilities(
                 &state_dir.join(CAPABILITIES_FILE),
@@ -96,6 +104,8 @@ impl EcsState {
             label: label.clone(),
             listen: config.listen,
             allowed_networks: config.allowed_networks.clone(),
+            allowed_users: guard_users(&config),
+            own_uid: nix::unistd::geteuid().as_raw(),
             metadata_hosts: guard::ECS_HOSTS,
             audit: services.audit.clone(),
             render: ApiError::json,
@@ -112,6 +122,21 @@ impl EcsState {
     pub(crate) fn guard(&self) -> Arc<Guard> {
         self.0.guard.clone()
     }
+
+    pub(crate) fn services(&self) -> &Services {
+        &self.0.services
+    }
+}
+
+/// Whom the guard lets on to the profiles: anyone admitted to at least one of them (each
+/// profile's own list is checked when it is served).
+fn guard_users(config: &EcsConfig) -> AllowedUsers {
+    let mut users = config.allowed_users.clone();
+    for more in config.profile_users.values() {
+        users.anyone |= more.anyone;
+        users.uids.extend(&more.uids);
+    }
+    users
 }
 
 pub(crate) fn routes(state: EcsState) -> Router {
@@ -127,7 +152,7 @@ pub(crate) fn routes(state: EcsState) -> Router {
 /// GET of a configured profile or of a capability path. `None` for anything else.
 pub(crate) async fn shortcut(
     s: &EcsState,
-    client: SocketAddr,
+    client: &Client,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
@@ -148,9 +173,9 @@ pub(crate) async fn shortcut(
 }
 
 async fn get_first_profile(State(s): State<EcsState>, req: Request) -> Response {
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
+    let client = guard::client_of(&req);
     let first = s.0.config.profiles.first().map(String::as_str);
-    authorized(&s, client, req.uri().path(), req.headers(), first).await
+    authorized(&s, &client, req.uri().path(), req.headers(), first).await
 }
 
 async fn get_profile(
@@ -158,11 +183,11 @@ async fn get_profile(
     Path(profile): Path<String>,
     req: Request,
 ) -> Response {
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
+    let client = guard::client_of(&req);
     let known = s.0.config.profiles.iter().find(|p| **p == profile);
     authorized(
         &s,
-        client,
+        &client,
         req.uri().path(),
         req.headers(),
         known.map(String::as_str),
@@ -173,7 +198,7 @@ async fn get_profile(
 /// Checks `Authorization`, then serves `profile` (`None`: not one of ours, 404).
 async fn authorized(
     s: &EcsState,
-    client: SocketAddr,
+    client: &Client,
     path: &str,
     headers: &HeaderMap,
     profile: Option<&str>,
@@ -199,11 +224,11 @@ async fn get_capability(
     Path(id): Path<String>,
     req: Request,
 ) -> Response {
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    capability(&s, client, req.uri().path(), &id).await
+    let client = guard::client_of(&req);
+    capability(&s, &client, req.uri().path(), &id).await
 }
 
-async fn capability(s: &EcsState, client: SocketAddr, path: &str, id: &str) -> Response {
+async fn capability(s: &EcsState, client: &Client, path: &str, id: &str) -> Response {
     match s.0.config.capabilities.profile_of(id) {
         Some(p) => serve(s, client, path, p).await,
         // Someone holding a wrong or revoked id is worth a record.
@@ -214,7 +239,13 @@ async fn capability(s: &EcsState, client: SocketAddr, path: &str, id: &str) -> R
     }
 }
 
-async fn serve(s: &EcsState, client: SocketAddr, path: &str, profile: &str) -> Response {
+async fn serve(s: &EcsState, client: &Client, path: &str, profile: &str) -> Response {
+    let users = s.0.config.profile_users.get(profile);
+    if let Some(users) = users
+        && !s.0.guard.user_allowed(&client.caller, users)
+    {
+        return s.0.guard.deny(client, path, ApiError::UserNotAllowed);
+    }
     let served = match wire::fetch(&s.0.services, profile).await {
         Ok(served) => served,
         Err(e) => return EcsError(e).into_response(),
@@ -255,6 +286,8 @@ mod tests {
             listen: "127.0.0.1:8170".parse().unwrap(),
             profiles: vec!["dev".into(), "prod".into()],
             allowed_networks: vec![],
+            allowed_users: crate::config::AllowedUsers::default(),
+            profile_users: BTreeMap::new(),
             token: Secret::new(TOKEN),
             capabilities: CapabilityIds(BTreeMap::from([("dev".to_owned(), DEV_ID.to_owned())])),
         };
@@ -361,6 +394,7 @@ mod tests {
                 f.audit.take(),
                 [AuditEvent::Served {
                     client: LOCAL.parse().unwrap(),
+                    caller: Client::in_process(LOCAL.parse().unwrap()).caller,
                     listener: "ecs@127.0.0.1:8170".into(),
                     path: path.into(),
                     profile: profile.into(),

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use crate::config::{ImdsListener, IpNet};
+use crate::config::{AllowedUsers, ImdsListener, IpNet};
 
 /// An OpenSSH public key served at `public-keys/0/openssh-key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub struct ImdsConfig {
     pub public_key: Option<PublicKey>,
     /// Client networks admitted on a non-loopback `listen`.
     pub allowed_networks: Vec<IpNet>,
+    /// Local users served besides the daemon's own and root.
+    pub allowed_users: AllowedUsers,
     /// The account, when known without asking the cache (from the role ARN); else the cache's.
     pub account_id: Option<String>,
 }
@@ -73,6 +75,7 @@ impl ImdsConfig {
             imdsv1: listener.imdsv1,
             public_key,
             allowed_networks: listener.allowed_networks.clone(),
+            allowed_users: listener.allowed_users.clone(),
             account_id,
         })
     }

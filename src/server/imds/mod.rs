@@ -4,7 +4,6 @@
 //! Listings end without a newline and leaf paths answer with or without a trailing slash
 //! (botocore asks for `placement/availability-zone/`). Bodies are text/plain, as on EC2.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,8 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::clock::format_timestamp;
 use crate::hex;
 use crate::random::Random;
+use crate::server::client::Client;
 use crate::server::error::ApiError;
-use crate::server::guard::{self, Guard, UNKNOWN_PEER};
+use crate::server::guard::{self, Guard};
 use crate::server::services::Services;
 use crate::server::wire::{self, Rendered};
 
@@ -72,6 +72,8 @@ impl ImdsState {
             label: label.clone(),
             listen: config.listen,
             allowed_networks: config.allowed_networks.clone(),
+            allowed_users: config.allowed_users.clone(),
+            own_uid: nix::unistd::geteuid().as_raw(),
             metadata_hosts: guard::IMDS_HOSTS,
             audit: services.audit.clone(),
             render: IntoResponse::into_response,
@@ -92,6 +94,10 @@ impl ImdsState {
 
     pub(crate) fn guard(&self) -> Arc<Guard> {
         self.0.guard.clone()
+    }
+
+    pub(crate) fn services(&self) -> &Services {
+        &self.0.services
     }
 }
 
@@ -186,7 +192,7 @@ impl From<TokenError> for TokenRefusal {
 /// refusal to send (already recorded), or `None` to let the request on.
 pub(crate) fn refusal(
     s: &ImdsState,
-    client: SocketAddr,
+    client: &Client,
     path: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
@@ -215,7 +221,7 @@ pub(crate) fn refusal(
 /// the GET of this listener's role, plain or extended. `None` for anything else.
 pub(crate) async fn shortcut(
     s: &ImdsState,
-    client: SocketAddr,
+    client: &Client,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
@@ -246,11 +252,11 @@ impl ImdsState {
 }
 
 async fn put_token(State(s): State<ImdsState>, req: Request) -> Response {
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    issue_token(&s, client, req.headers())
+    let client = guard::client_of(&req);
+    issue_token(&s, &client, req.headers())
 }
 
-fn issue_token(s: &ImdsState, client: SocketAddr, headers: &HeaderMap) -> Response {
+fn issue_token(s: &ImdsState, client: &Client, headers: &HeaderMap) -> Response {
     if FORWARDED_HEADERS.iter().any(|h| headers.contains_key(h)) {
         return s.0.guard.deny(client, TOKEN_PATH, ApiError::Forwarded);
     }
@@ -303,16 +309,11 @@ async fn credentials_route(
     if role != s.0.config.role_name {
         return ApiError::NotFound.into_response();
     }
-    let client = guard::peer_of(&req).unwrap_or(UNKNOWN_PEER);
-    serve_credentials(&s, client, req.uri().path(), extended).await
+    let client = guard::client_of(&req);
+    serve_credentials(&s, &client, req.uri().path(), extended).await
 }
 
-async fn serve_credentials(
-    s: &ImdsState,
-    client: SocketAddr,
-    path: &str,
-    extended: bool,
-) -> Response {
+async fn serve_credentials(s: &ImdsState, client: &Client, path: &str, extended: bool) -> Response {
     let served = match wire::fetch(&s.0.services, &s.0.config.profile).await {
         Ok(served) => served,
         Err(e) => return e.into_response(),
@@ -443,6 +444,7 @@ mod tests {
                 openssh: "ssh-ed25519 AAAAC3Nza me@laptop".into(),
             }),
             allowed_networks: vec![],
+            allowed_users: crate::config::AllowedUsers::default(),
             account_id: None,
         }
     }
@@ -650,6 +652,7 @@ mod tests {
             served,
             [AuditEvent::Served {
                 client: LOCAL.parse().unwrap(),
+                caller: Client::in_process(LOCAL.parse().unwrap()).caller,
                 listener: "imds@127.0.0.1:8169".into(),
                 path: format!("{CREDS}dev-role"),
                 profile: "dev".into(),
@@ -972,6 +975,7 @@ mod tests {
             imdsv1: false,
             public_key_file: Some(bare),
             allowed_networks: vec![],
+            allowed_users: crate::config::AllowedUsers::default(),
             token_hop_limit: 1,
         };
         let cfg = ImdsConfig::from_listener(
