@@ -178,7 +178,7 @@ impl Front {
             credentials: Arc::new(FixedCache(with_credentials)),
             audit: Arc::new(NoSecretsAudit),
             clock: Arc::new(ManualClock::new(NOW)),
-            identify: Arc::new(crate::identity::Identify::new()),
+            identify: Arc::new(crate::identity::Identify::new(None)),
         };
         let imds = |imdsv1: bool| {
             let config = ImdsConfig {
@@ -194,6 +194,7 @@ impl Front {
                 allowed_networks: vec![],
                 allowed_users: crate::config::AllowedUsers::default(),
                 account_id: None,
+                labels: Default::default(),
             };
             imds_router(ImdsState::new(config, services.clone(), &FixedRandom))
         };

@@ -2,7 +2,9 @@
 //!
 //! A local process: `{"uid":1000,"user":"alice","pid":4242,"exe":"/usr/bin/python3",
 //! "unit":"app.service"}` (absent parts left out, `pid` `null` with a `pid_reason` when the
-//! process could not be found). Anything else: `{"uid":null,"reason":"..."}`.
+//! process could not be found; a process in a container has `"container":{"id":"..."}`). A
+//! container on a bridge: `{"uid":null,"container":{"id":"...","name":"web","image":"..."}}`.
+//! Anything else: `{"uid":null,"reason":"..."}`.
 
 use serde::Serialize;
 
@@ -13,7 +15,7 @@ use crate::identity::Caller;
 pub(super) struct CallerLine<'a> {
     uid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
+    reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,7 +27,16 @@ pub(super) struct CallerLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     unit: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    container: Option<&'a str>,
+    container: Option<ContainerLine<'a>>,
+}
+
+#[derive(Serialize)]
+struct ContainerLine<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
 }
 
 impl<'a> CallerLine<'a> {
@@ -40,13 +51,27 @@ impl<'a> CallerLine<'a> {
             unit: None,
             container: None,
         };
-        if let Caller::Process(p) = caller {
-            line.user = p.user.as_deref();
-            line.pid = Some(p.pid);
-            line.pid_reason = p.no_pid.as_deref();
-            line.exe = p.place.exe.as_ref().map(|e| e.display().to_string());
-            line.unit = p.place.unit.as_deref();
-            line.container = p.place.container.as_deref();
+        match caller {
+            Caller::Process(p) => {
+                line.user = p.user.as_deref();
+                line.pid = Some(p.pid);
+                line.pid_reason = p.no_pid.as_deref();
+                line.exe = p.place.exe.as_ref().map(|e| e.display().to_string());
+                line.unit = p.place.unit.as_deref();
+                line.container = p.place.container.as_deref().map(|id| ContainerLine {
+                    id,
+                    name: None,
+                    image: None,
+                });
+            }
+            Caller::Container(c) => {
+                line.container = Some(ContainerLine {
+                    id: &c.id,
+                    name: Some(&c.name),
+                    image: Some(&c.image),
+                });
+            }
+            Caller::Remote(_) | Caller::Unknown(_) => {}
         }
         line
     }
@@ -92,9 +117,23 @@ mod tests {
     }
 
     #[test]
+    fn a_container_is_named_by_id_name_and_image() {
+        let web = Caller::Container(std::sync::Arc::new(crate::identity::Container {
+            id: "0123".into(),
+            name: "web".into(),
+            image: "python:3".into(),
+            profile: Some("app".into()),
+        }));
+        assert_eq!(
+            json(&web),
+            r#"{"uid":null,"container":{"id":"0123","name":"web","image":"python:3"}}"#
+        );
+    }
+
+    #[test]
     fn others_have_a_null_uid_and_a_reason() {
         assert_eq!(
-            json(&Caller::Remote),
+            json(&Caller::Remote(None)),
             r#"{"uid":null,"reason":"not a process on this host"}"#
         );
         assert_eq!(

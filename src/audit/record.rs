@@ -296,7 +296,7 @@ mod tests {
         let denied = Requests {
             key: Key::Denied {
                 client: "::1".parse().unwrap(),
-                caller: Arc::new(Caller::Remote),
+                caller: Arc::new(Caller::Remote(None)),
                 listener: "ecs@127.0.0.1:8170".into(),
                 reason: "InvalidAuthorization".into(),
             },

@@ -12,7 +12,7 @@ use super::check::{
     networks, positive,
 };
 use super::error::ConfigError;
-use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer};
+use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawDocker, RawEcs, RawImds, RawServer};
 use super::settings::*;
 use super::users::{AllowedUsers, allowed_users, system_lookup};
 use crate::env::Env;
@@ -51,6 +51,17 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         .collect::<Result<_>>()?;
     let ecs = ecs(&raw.ecs, &aws.default_profile, &state_dir, home)?;
     let audit = audit(&raw.audit, &state_dir, home)?;
+    let docker = docker(&raw.docker, home)?;
+    let labelled = imds_tables
+        .iter()
+        .flatten()
+        .find(|(_, l)| !l.label_profiles.is_empty() || l.require_label);
+    if let Some((key, _)) = labelled.filter(|_| docker.socket.is_none()) {
+        return Err(invalid(
+            format!("{key}.label_profiles"),
+            "container labels need the engine: set [docker] socket",
+        ));
+    }
 
     let mut listeners: Vec<ListenAt<'_>> = Vec::new();
     for (i, table) in imds_tables.iter().enumerate() {
@@ -91,6 +102,16 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         imds,
         ecs,
         audit,
+        docker,
+    })
+}
+
+fn docker(raw: &RawDocker, home: Option<&str>) -> Result<DockerSettings> {
+    Ok(DockerSettings {
+        socket: match &raw.socket {
+            Some(path) => Some(expand("docker.socket", path, home)?),
+            None => None,
+        },
     })
 }
 
@@ -315,6 +336,8 @@ fn imds(
         },
         allowed_networks: networks(key, raw.allowed_networks.as_deref())?,
         allowed_users: allowed_users(key, raw.allowed_users.as_deref(), &system_lookup)?,
+        label_profiles: label_profiles(key, raw.label_profiles.as_deref())?,
+        require_label: raw.require_label.unwrap_or(false),
         token_hop_limit: match raw.token_hop_limit {
             Some(0) => {
                 return Err(invalid(
@@ -338,6 +361,14 @@ fn imds(
             )
         })
         .collect())
+}
+
+fn label_profiles(key: &str, raw: Option<&[String]>) -> Result<Vec<String>> {
+    let profiles = raw.unwrap_or_default().to_vec();
+    for (i, profile) in profiles.iter().enumerate() {
+        check_profile(&format!("{key}.label_profiles[{i}]"), profile)?;
+    }
+    Ok(profiles)
 }
 
 /// `[ecs]`, checked even when disabled (a bad value is never silently ignored), with the key

@@ -212,6 +212,8 @@ mod tests {
                 public_key_file: None,
                 allowed_networks: vec![],
                 allowed_users: AllowedUsers::default(),
+                label_profiles: vec![],
+                require_label: false,
                 token_hop_limit: 1,
             }]
         );
@@ -431,6 +433,8 @@ mod tests {
                 public_key_file: Some("/home/u/.ssh/id.pub".into()),
                 allowed_networks: vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
                 allowed_users: AllowedUsers::default(),
+                label_profiles: vec![],
+                require_label: false,
                 token_hop_limit: 1,
             }]
         );

@@ -24,6 +24,14 @@ pub(super) struct RawConfig {
     pub(super) ecs: RawEcs,
     #[serde(default)]
     pub(super) audit: RawAudit,
+    #[serde(default)]
+    pub(super) docker: RawDocker,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDocker {
+    pub(super) socket: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +78,8 @@ pub(super) struct RawImds {
     pub(super) public_key_file: Option<String>,
     pub(super) allowed_networks: Option<Vec<String>>,
     pub(super) allowed_users: Option<Vec<String>>,
+    pub(super) label_profiles: Option<Vec<String>>,
+    pub(super) require_label: Option<bool>,
     pub(super) token_hop_limit: Option<u8>,
 }
 

@@ -119,6 +119,15 @@ pub struct Config {
     pub ecs: Option<EcsListener>,
     /// `[audit]`.
     pub audit: AuditSettings,
+    /// `[docker]`.
+    pub docker: DockerSettings,
+}
+
+/// `[docker]`: the engine credvend asks which container a bridge peer is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DockerSettings {
+    /// `socket`: the engine's API socket; `None`: containers are known by address only.
+    pub socket: Option<PathBuf>,
 }
 
 /// `[aws]`: where the profiles are and how STS is reached.
@@ -197,6 +206,10 @@ pub struct ImdsListener {
     pub allowed_networks: Vec<IpNet>,
     /// `allowed_users`: local users served besides the daemon's own and root.
     pub allowed_users: AllowedUsers,
+    /// `label_profiles`: the profiles a container's `credvend.profile` label may choose.
+    pub label_profiles: Vec<String>,
+    /// `require_label`: refuse containers without the label (and peers that are none).
+    pub require_label: bool,
     /// `token_hop_limit`: IP TTL of token responses on a non-loopback listener.
     pub token_hop_limit: u8,
 }

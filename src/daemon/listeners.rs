@@ -18,7 +18,7 @@ use super::profiles;
 use crate::config::{Config, EcsListener};
 use crate::profile::ProfileChain;
 use crate::random::Random;
-use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Limits, Services};
+use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Labels, Limits, Services};
 
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,12 +133,24 @@ impl Listeners {
                 chains.get(&listener.profile),
                 &config.aws.region,
             );
+            let labels = Labels {
+                profiles: listener
+                    .label_profiles
+                    .iter()
+                    .map(|p| {
+                        let role = profiles::instance_identity(p, chains.get(p), "").role_name;
+                        (p.clone(), role)
+                    })
+                    .collect(),
+                required: listener.require_label,
+            };
             let imds = ImdsConfig::from_listener(
                 listener,
                 addr,
                 identity.role_name,
                 identity.region,
                 identity.account_id,
+                labels,
             )
             .map_err(|source| DaemonError::PublicKey { addr, source })?;
             let state = ImdsState::new(imds, services.clone(), random);

@@ -140,7 +140,9 @@ pub async fn run(
         credentials: cache.clone(),
         audit,
         clock: deps.clock.clone(),
-        identify: Arc::new(crate::identity::Identify::new()),
+        identify: Arc::new(crate::identity::Identify::new(
+            config.docker.socket.as_deref(),
+        )),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready, servers) =

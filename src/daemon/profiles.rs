@@ -12,9 +12,14 @@ use crate::profile::shadow;
 use crate::profile::{ProfileChain, ProfileError, ProfileSet};
 use crate::sts::account_of_arn;
 
-/// Every profile a listener serves, in order, without repeats.
+/// Every profile a listener serves (label profiles included), in order, without repeats.
 pub(crate) fn served_profiles(config: &Config) -> Vec<String> {
-    let mut names: Vec<String> = config.imds.iter().map(|l| l.profile.clone()).collect();
+    let mut names: Vec<String> = config
+        .imds
+        .iter()
+        .flat_map(|l| std::iter::once(&l.profile).chain(&l.label_profiles))
+        .cloned()
+        .collect();
     if let Some(ecs) = &config.ecs {
         names.extend(ecs.profiles.iter().cloned());
     }

@@ -7,11 +7,13 @@
 //!   not grow with the host; `table`: the same from `/proc/net/tcp`, when netlink is refused.
 //! - `holder`: the process holding the socket, from the `/proc/PID/fd` links.
 //! - `process`: the process's executable, unit and container.
+//! - `docker`: for a peer on a bridge, the container with its address, from the engine.
 //!
 //! An owner that cannot be found is said so, with the reason; nothing is guessed. A peer with
 //! no socket on this host (a container in its own network namespace, another machine) is not
 //! a local process, and `uid` policies do not apply to it: its network does.
 
+mod docker;
 mod holder;
 mod process;
 mod sock_diag;
@@ -20,9 +22,10 @@ mod table;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use docker::{Container, PROFILE_LABEL};
 pub use process::Place;
 
 /// How long the pid search may take for one connection before it gives up (the uid, which
@@ -40,9 +43,12 @@ const REMOTE: &str = "not a process on this host";
 pub enum Caller {
     /// A process on this host.
     Process(Process),
-    /// A peer with no socket on this host: a container in its own network namespace, or
-    /// another machine.
-    Remote,
+    /// A container on a bridge, as the Docker engine names it.
+    Container(Arc<Container>),
+    /// A peer with no socket on this host and no container found for it: a container in its
+    /// own network namespace, or another machine; with why no container was found, if one
+    /// was looked for.
+    Remote(Option<String>),
     /// A peer on this host whose owner could not be found, and why.
     Unknown(String),
 }
@@ -68,17 +74,18 @@ impl Caller {
     pub fn uid(&self) -> Option<u32> {
         match self {
             Self::Process(p) => Some(p.uid),
-            Self::Remote | Self::Unknown(_) => None,
+            Self::Container(_) | Self::Remote(_) | Self::Unknown(_) => None,
         }
     }
 
     /// Why the caller has no uid, for the record.
     #[must_use]
-    pub fn reason(&self) -> Option<&str> {
+    pub fn reason(&self) -> Option<String> {
         match self {
-            Self::Process(_) => None,
-            Self::Remote => Some(REMOTE),
-            Self::Unknown(why) => Some(why),
+            Self::Process(_) | Self::Container(_) => None,
+            Self::Remote(None) => Some(REMOTE.to_owned()),
+            Self::Remote(Some(why)) => Some(format!("{REMOTE}; {why}")),
+            Self::Unknown(why) => Some(why.clone()),
         }
     }
 
@@ -94,15 +101,20 @@ impl Caller {
 #[derive(Debug)]
 pub struct Identify {
     proc_root: PathBuf,
+    docker: Option<docker::Docker>,
     recent: Mutex<VecDeque<u32>>,
     users: Mutex<HashMap<u32, Option<String>>>,
 }
 
 impl Identify {
-    /// Reads this host's `/proc`.
+    /// Reads this host's `/proc`, and asks the Docker engine at `docker` (when given) about
+    /// peers on its bridges.
     #[must_use]
-    pub fn new() -> Self {
-        Self::under(Path::new("/proc"))
+    pub fn new(docker: Option<&Path>) -> Self {
+        Self {
+            docker: docker.map(docker::Docker::new),
+            ..Self::under(Path::new("/proc"))
+        }
     }
 
     /// Reads the `/proc` tree at `proc_root` (tests).
@@ -110,6 +122,7 @@ impl Identify {
     pub fn under(proc_root: &Path) -> Self {
         Self {
             proc_root: proc_root.to_owned(),
+            docker: None,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             users: Mutex::new(HashMap::new()),
         }
@@ -122,9 +135,12 @@ impl Identify {
             // A loopback peer is on this host by definition: its socket is gone (the client
             // left), which is not the same as a peer from elsewhere.
             if peer.ip().to_canonical().is_loopback() {
-                Caller::Unknown("the client's socket is gone".into())
-            } else {
-                Caller::Remote
+                return Caller::Unknown("the client's socket is gone".into());
+            }
+            match self.docker.as_ref().map(|d| d.container(peer.ip())) {
+                None => Caller::Remote(None),
+                Some(Ok(container)) => Caller::Container(container),
+                Some(Err(e)) => Caller::Remote(Some(e.to_string())),
             }
         };
         let owner = match sock_diag::owner(peer, local) {
@@ -184,12 +200,6 @@ impl Identify {
             .map(|u| u.name);
         users.insert(uid, name.clone());
         name
-    }
-}
-
-impl Default for Identify {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

@@ -47,7 +47,7 @@ fn process(caller: Caller) -> Process {
 
 #[test]
 fn a_loopback_client_in_this_process_is_this_process_and_user() {
-    let identify = Identify::new();
+    let identify = Identify::new(None);
     for host in ["127.0.0.1:0", "[::1]:0"] {
         let Ok(listener) = TcpListener::bind(host) else {
             continue; // no IPv6 loopback here
@@ -69,7 +69,7 @@ fn another_process_is_found_with_its_pid_executable_user_and_unit() {
     let local = listener.local_addr().unwrap();
     let (mut child, uid) = bash_client(local.port());
     let (conn, peer) = accept_within(&listener);
-    let found = process(Identify::new().caller(peer, local));
+    let found = process(Identify::new(None).caller(peer, local));
     assert_eq!(found.uid, uid);
     assert_eq!(found.pid, Some(child.id()), "bash execs nothing else");
     assert!(
@@ -95,13 +95,23 @@ fn another_process_is_found_with_its_pid_executable_user_and_unit() {
 fn a_peer_with_no_socket_here_is_remote_unless_it_is_loopback() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let local = listener.local_addr().unwrap();
-    let identify = Identify::new();
+    let identify = Identify::new(None);
     let gone = identify.caller("127.0.0.1:1".parse().unwrap(), local);
     assert_eq!(gone, Caller::Unknown("the client's socket is gone".into()));
     assert_eq!(gone.uid(), None);
     let remote = identify.caller("192.0.2.7:40000".parse().unwrap(), local);
-    assert_eq!(remote, Caller::Remote);
-    assert_eq!(remote.reason(), Some("not a process on this host"));
+    assert_eq!(remote, Caller::Remote(None));
+    assert_eq!(
+        remote.reason().as_deref(),
+        Some("not a process on this host")
+    );
+    let asked = Identify::new(Some(Path::new("/nonexistent/docker.sock")))
+        .caller("192.0.2.7:40000".parse().unwrap(), local);
+    let why = asked.reason().unwrap();
+    assert!(
+        why.starts_with("not a process on this host; cannot ask the Docker engine at "),
+        "{why}"
+    );
 }
 
 #[test]
@@ -143,7 +153,7 @@ fn lookup_cost_with_500_processes() {
         let start = tokio::time::Instant::now();
         for _ in 0..rounds {
             // Fresh each round, so no round is helped by the recent-holder list.
-            let found = process(Identify::new().caller(peer, local));
+            let found = process(Identify::new(None).caller(peer, local));
             assert!(found.pid.is_some(), "{found:?}");
         }
         println!(

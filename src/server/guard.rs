@@ -137,7 +137,7 @@ impl Guard {
     pub(crate) fn user_allowed(&self, caller: &Caller, users: &AllowedUsers) -> bool {
         match caller {
             Caller::Process(p) => users.admits(p.uid, self.own_uid),
-            Caller::Remote => true,
+            Caller::Container(_) | Caller::Remote(_) => true,
             Caller::Unknown(_) => users.anyone,
         }
     }

@@ -20,6 +20,6 @@ pub use ecs::{
     CapabilityIds, EcsConfig, EcsFileError, EcsState, load_or_create_capabilities,
     load_or_create_token,
 };
-pub use imds::{ImdsConfig, ImdsState, PublicKey};
+pub use imds::{ImdsConfig, ImdsState, Labels, PublicKey};
 pub use routers::{Endpoint, ecs_router, imds_router};
 pub use services::Services;

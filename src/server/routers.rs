@@ -289,6 +289,7 @@ mod tests {
             allowed_networks: vec![],
             allowed_users: crate::config::AllowedUsers::default(),
             account_id: Some("123456789012".into()),
+            labels: Default::default(),
         };
         ImdsState::new(config, services, &OsRandom)
     }

@@ -90,7 +90,7 @@ pub(crate) fn services(cache: Arc<FakeCache>) -> (Services, Arc<RecordingAudit>,
         credentials: cache,
         audit: audit.clone(),
         clock: clock.clone(),
-        identify: Arc::new(crate::identity::Identify::new()),
+        identify: Arc::new(crate::identity::Identify::new(None)),
     };
     (services, audit, clock)
 }

@@ -9,7 +9,9 @@
 //! RELATIVE_URI on 169.254.170.2, and with `--full-uri` the FULL_URI on 169.254.170.23 and the
 //! mounted token file (one ECS listener on both addresses).
 //! Each run ends with moto's assumed-role ARN, and the audit log shows the container's bridge
-//! address.
+//! address and, asked of the engine, its name, id and image. A container labelled
+//! `credvend.profile=web` gets the `web` profile from the same IMDS listener; a label naming a
+//! profile the listener does not offer is refused.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ use crate::support::{in_ci, peer_script, python};
 
 /// The session name of the profile credvend serves.
 const SESSION: &str = "docker";
+/// The session name of the profile a label picks.
+const WEB_SESSION: &str = "web-label";
 
 /// What boto3 in a container printed about the credentials it got.
 #[derive(Deserialize)]
@@ -73,15 +77,29 @@ fn containers_on_a_bridge_get_credentials_from_imds_and_ecs_with_no_endpoint_set
     }
     let moto = NsMoto::start(&ns, &python, &home);
     write_aws_files(&home, &moto.seeded, SESSION);
+    // A second profile for labelled containers: the same role under another session name.
+    let app = std::fs::read_to_string(home.path(".aws/config")).expect("aws config");
+    home.config(&format!(
+        "{app}
+[profile web]
+role_arn = {}
+source_profile = user
+role_session_name = {WEB_SESSION}
+",
+        moto.seeded.role("app")
+    ));
+    let engine = home.path("docker/docker.sock");
     let mut daemon = NsCredvend::start(
         &ns,
         &home,
         "relative",
         &format!(
             "[[imds]]\nlisten = \"169.254.169.254:80\"\nprofile = \"app\"\n\
-             allowed_networks = {subnet}\n\n\
+             allowed_networks = {subnet}\nlabel_profiles = [\"web\"]\n\n\
              [ecs]\nlisten = [\"169.254.170.2:80\", \"169.254.170.23:80\"]\n\
-             profiles = [\"app\"]\nallowed_networks = {subnet}\n"
+             profiles = [\"app\"]\nallowed_networks = {subnet}\n\n\
+             [docker]\nsocket = {:?}\n",
+            engine.display().to_string()
         ),
         &moto.seeded,
     );
@@ -104,10 +122,43 @@ fn containers_on_a_bridge_get_credentials_from_imds_and_ecs_with_no_endpoint_set
     let assumed = moto.seeded.assumed("app", SESSION);
 
     // 1. No endpoint at all: boto3 finds IMDS at 169.254.169.254 by itself.
-    let (imds_ip, imds_id) = run_client(&dockerd, &mounts, &base, &client);
+    let named = |name: &str, more: &[&str]| -> Vec<String> {
+        let mut flags = base.clone();
+        flags.push(format!("--name={name}-{pid}"));
+        flags.extend(more.iter().map(|&f| f.to_owned()));
+        flags
+    };
+    let (imds_ip, imds_id) = run_client(&dockerd, &mounts, &named("plain", &[]), &client);
     assert_eq!(imds_id.method, "iam-role", "{imds_id:?}");
     assert_eq!(imds_id.arn, assumed);
     assert!(imds_id.access_key_id.starts_with("ASIA"), "{imds_id:?}");
+    let plain = record(&daemon, "served", &format!("plain-{pid}"));
+    assert_eq!(plain["client"], imds_ip.as_str(), "{plain}");
+    assert_eq!(plain["profile"], "app");
+    assert_eq!(
+        plain["caller"]["container"]["image"],
+        dockerd.image.as_str()
+    );
+    let id = plain["caller"]["container"]["id"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{plain}"
+    );
+
+    // 1b. Its label picks the profile IMDS serves it; a label the listener does not offer is
+    // refused, not answered with the listener's own profile.
+    let labelled = named("labelled", &["--label=credvend.profile=web"]);
+    let (_, web_id) = run_client(&dockerd, &mounts, &labelled, &client);
+    assert_eq!(web_id.arn, moto.seeded.assumed("app", WEB_SESSION));
+    let web = record(&daemon, "served", &format!("labelled-{pid}"));
+    assert_eq!(web["profile"], "web", "{web}");
+    let wrong = named("wrong", &["--label=credvend.profile=admin"]);
+    let out = dockerd.run(&mounts, &wrong, &client);
+    assert!(!out.status.success(), "a wrong label got credentials");
+    let refused = record(&daemon, "denied", &format!("wrong-{pid}"));
+    assert_eq!(refused["reason"], "LabelNotAllowed", "{refused}");
 
     // 2. `credvend env --docker` on 169.254.170.2: the RELATIVE_URI only, no host network.
     let capability = daemon.capability_id("app");
@@ -281,6 +332,26 @@ fn run_client(
         "the container is not on the bridge: {ip:?}"
     );
     (ip, identity)
+}
+
+/// The first `event` record naming container `name`, waited for (bounded).
+fn record(daemon: &NsCredvend, event: &str, name: &str) -> serde_json::Value {
+    let mut found = None;
+    let seen = wait_until(Duration::from_secs(10), || {
+        found = daemon
+            .audit()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| r["event"] == event && r["caller"]["container"]["name"] == name);
+        found.is_some()
+    });
+    assert!(
+        seen,
+        "no {event} record for {name} in:
+{}",
+        daemon.audit()
+    );
+    found.expect("waited for it")
 }
 
 /// Whether `audit` has a `served` record for client `ip` on `listener` at `path`.

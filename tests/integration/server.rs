@@ -69,7 +69,7 @@ fn services() -> Services {
         credentials: Arc::new(OneSession),
         audit: Arc::new(NoAudit),
         clock: Arc::new(SystemClock),
-        identify: Arc::new(credvend::identity::Identify::new()),
+        identify: Arc::new(credvend::identity::Identify::new(None)),
     }
 }
 
@@ -126,6 +126,7 @@ async fn botocore_reads_credentials_from_the_imds_and_ecs_endpoints() {
         allowed_networks: vec![],
         allowed_users: AllowedUsers::default(),
         account_id: None,
+        labels: Default::default(),
     };
     let imds = imds_router(ImdsState::new(imds, services(), &OsRandom));
     let (ecs_listener, ecs_addr) = bind().await;

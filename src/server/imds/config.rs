@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use super::labels::Labels;
 use crate::config::{AllowedUsers, ImdsListener, IpNet};
 
 /// An OpenSSH public key served at `public-keys/0/openssh-key`.
@@ -51,6 +52,8 @@ pub struct ImdsConfig {
     pub allowed_users: AllowedUsers,
     /// The account, when known without asking the cache (from the role ARN); else the cache's.
     pub account_id: Option<String>,
+    /// What containers' labels may choose instead of `profile`.
+    pub labels: Labels,
 }
 
 impl ImdsConfig {
@@ -62,6 +65,7 @@ impl ImdsConfig {
         role_name: String,
         region: String,
         account_id: Option<String>,
+        labels: Labels,
     ) -> io::Result<Self> {
         let public_key = match &listener.public_key_file {
             Some(path) => Some(PublicKey::read(path)?),
@@ -77,6 +81,7 @@ impl ImdsConfig {
             allowed_networks: listener.allowed_networks.clone(),
             allowed_users: listener.allowed_users.clone(),
             account_id,
+            labels,
         })
     }
 }

@@ -24,9 +24,12 @@ use crate::server::services::Services;
 use crate::server::wire::{self, Rendered};
 
 mod config;
+mod labels;
 mod token;
 
 pub use config::{ImdsConfig, PublicKey};
+use labels::Choice;
+pub use labels::Labels;
 
 use token::{TokenError, TokenIssuer};
 
@@ -196,6 +199,12 @@ pub(crate) fn refusal(
     path: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
+    if let Err(reason) = s.choice(client) {
+        return Some(
+            s.0.guard
+                .deny_because(client, path, ApiError::PeerNotAllowed, reason),
+        );
+    }
     if path == TOKEN_PATH {
         return None;
     }
@@ -232,14 +241,25 @@ pub(crate) async fn shortcut(
     if *method != Method::GET {
         return None;
     }
-    let extended = s.credential_path(path)?;
-    Some(serve_credentials(s, client, path, extended).await)
+    let choice = s.choice(client).ok()?;
+    let extended = s.credential_path(path, choice.role_name)?;
+    Some(serve_credentials(s, client, path, extended, choice.profile).await)
 }
 
 impl ImdsState {
-    /// Whether `path` is this listener's role under `security-credentials/` (`Some(false)`)
-    /// or `security-credentials-extended/` (`Some(true)`), with or without a trailing slash.
-    fn credential_path(&self, path: &str) -> Option<bool> {
+    /// The profile and role `client` is served (see `labels.rs`), or the refusal's reason.
+    fn choice(&self, client: &Client) -> Result<Choice<'_>, &'static str> {
+        let config = &self.0.config;
+        let default = Choice {
+            profile: &config.profile,
+            role_name: &config.role_name,
+        };
+        config.labels.choose(&client.caller, default)
+    }
+
+    /// Whether `path` is `role_name` under `security-credentials/` (`Some(false)`) or
+    /// `security-credentials-extended/` (`Some(true)`), with or without a trailing slash.
+    fn credential_path(&self, path: &str, role_name: &str) -> Option<bool> {
         let rest = path.strip_prefix(CREDS)?;
         let (extended, rest) = match rest.strip_prefix(EXTENDED) {
             Some(rest) => (true, rest),
@@ -247,7 +267,7 @@ impl ImdsState {
         };
         let role = rest.strip_prefix('/')?;
         let role = role.strip_suffix('/').unwrap_or(role);
-        (role == self.0.config.role_name).then_some(extended)
+        (role == role_name).then_some(extended)
     }
 }
 
@@ -282,8 +302,12 @@ async fn get_meta_data(State(s): State<ImdsState>) -> String {
     items.join("\n")
 }
 
-async fn get_role_name(State(s): State<ImdsState>) -> String {
-    s.0.config.role_name.clone()
+async fn get_role_name(State(s): State<ImdsState>, req: Request) -> String {
+    let client = guard::client_of(&req);
+    // Refused choices never get here (`refusal`); the default is only a fallback.
+    s.choice(&client)
+        .map_or(s.0.config.role_name.as_str(), |c| c.role_name)
+        .to_owned()
 }
 
 async fn get_credentials(s: State<ImdsState>, role: UrlPath<String>, req: Request) -> Response {
@@ -306,15 +330,24 @@ async fn credentials_route(
     req: Request,
     extended: bool,
 ) -> Response {
-    if role != s.0.config.role_name {
+    let client = guard::client_of(&req);
+    let Ok(choice) = s.choice(&client) else {
+        return ApiError::NotFound.into_response();
+    };
+    if role != choice.role_name {
         return ApiError::NotFound.into_response();
     }
-    let client = guard::client_of(&req);
-    serve_credentials(&s, &client, req.uri().path(), extended).await
+    serve_credentials(&s, &client, req.uri().path(), extended, choice.profile).await
 }
 
-async fn serve_credentials(s: &ImdsState, client: &Client, path: &str, extended: bool) -> Response {
-    let served = match wire::fetch(&s.0.services, &s.0.config.profile).await {
+async fn serve_credentials(
+    s: &ImdsState,
+    client: &Client,
+    path: &str,
+    extended: bool,
+    profile: &str,
+) -> Response {
+    let served = match wire::fetch(&s.0.services, profile).await {
         Ok(served) => served,
         Err(e) => return e.into_response(),
     };
@@ -446,6 +479,7 @@ mod tests {
             allowed_networks: vec![],
             allowed_users: crate::config::AllowedUsers::default(),
             account_id: None,
+            labels: Default::default(),
         }
     }
 
@@ -976,6 +1010,8 @@ mod tests {
             public_key_file: Some(bare),
             allowed_networks: vec![],
             allowed_users: crate::config::AllowedUsers::default(),
+            label_profiles: vec![],
+            require_label: false,
             token_hop_limit: 1,
         };
         let cfg = ImdsConfig::from_listener(
@@ -984,6 +1020,7 @@ mod tests {
             "dev-role".into(),
             "us-east-1".into(),
             None,
+            Labels::default(),
         )
         .unwrap();
         assert_eq!(cfg.public_key.unwrap().openssh, "ssh-rsa AAAAB3Nza");
@@ -997,7 +1034,8 @@ mod tests {
                 missing.listen,
                 "r".into(),
                 "us-east-1".into(),
-                None
+                None,
+                Labels::default(),
             )
             .is_err()
         );
