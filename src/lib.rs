@@ -19,6 +19,7 @@
 //! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
 //! - [`audit`]: audit events, their sink and the log writer.
 //! - [`caller`]: the uid and process behind a loopback client socket (not yet used).
+//! - [`control`]: the control socket (`credvend status`, `refresh`, health) and metrics.
 //! - [`daemon`]: `run` wires the above onto listeners; `serve` is `credvend serve`.
 //! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging.
 
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod env;
 pub mod files;

@@ -50,6 +50,12 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         .collect::<Result<_>>()?;
     let ecs = ecs(&raw.ecs, &aws.default_profile, &state_dir, home)?;
     let audit = audit(&raw.audit, &state_dir, home)?;
+    let control_path = raw.control.path.as_deref();
+    let control_path = control_path
+        .map(|p| expand("control.path", p, home))
+        .transpose()?;
+    let control = super::control::control(raw.control.enabled, control_path, &state_dir, env)?;
+    let metrics = super::control::metrics(&raw.metrics)?;
 
     let mut listeners: Vec<ListenAt<'_>> = Vec::new();
     for (i, table) in imds_tables.iter().enumerate() {
@@ -90,6 +96,8 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         imds,
         ecs,
         audit,
+        control,
+        metrics,
     })
 }
 

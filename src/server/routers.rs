@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -26,6 +26,7 @@ use axum::response::Response;
 use tower::{Service, ServiceExt as _};
 use tracing::Instrument;
 
+use crate::control::StatusCounts;
 use crate::server::audit_path::audit_path;
 use crate::server::ecs::{self, EcsState};
 use crate::server::guard::{self, Guard, UNKNOWN_PEER};
@@ -44,6 +45,8 @@ struct Front {
     /// Debug-level request logging; fixed at start with the log filter, so the span costs
     /// nothing when nobody will read it.
     log: bool,
+    /// Responses by status, for the metrics page (set once at start; a relaxed increment).
+    requests: OnceLock<Arc<StatusCounts>>,
 }
 
 /// The listener behind a front, for its own checks and shortcuts.
@@ -98,7 +101,13 @@ impl Endpoint {
             routes,
             listener,
             log: tracing::enabled!(tracing::Level::DEBUG),
+            requests: OnceLock::new(),
         }))
+    }
+
+    /// Counts every response of this listener into `counts` from now on (set once).
+    pub fn count_into(&self, counts: Arc<StatusCounts>) {
+        let _ = self.0.requests.set(counts);
     }
 
     /// The answer to `req` from `peer`: what the accept loop calls for each request.
@@ -131,6 +140,9 @@ impl Endpoint {
             front.answer(peer, req).await
         };
         guard::strip_cors(&mut resp);
+        if let Some(counts) = front.requests.get() {
+            counts.count(resp.status().as_u16());
+        }
         resp
     }
 }

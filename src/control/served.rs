@@ -1,0 +1,166 @@
+//! [`CountingAudit`]: an audit sink in front of the real one that counts, per profile, the
+//! reads served and the distinct callers that made them, for `credvend status`.
+//!
+//! Every `served` event passes through the sink, so counting there sees every read without a
+//! hook in the servers. Memory is bounded: each profile remembers at most
+//! [`MAX_DISTINCT_CALLERS`] callers and then reports "at least that many".
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use crate::audit::{AuditEvent, AuditSink};
+
+/// Distinct callers remembered per profile; beyond it the count is shown as `10000+`.
+pub const MAX_DISTINCT_CALLERS: usize = 10_000;
+
+/// Who counts as one caller. The client address for now: every local process shares
+/// 127.0.0.1, so on loopback this counts hosts and containers, not processes.
+// Keep this the one place that decides it: caller identity (uid, pid) will key it instead.
+pub fn caller_key(client: &SocketAddr) -> IpAddr {
+    client.ip()
+}
+
+/// Reads of one profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Credential responses served.
+    pub served: u64,
+    /// Distinct callers, at most [`MAX_DISTINCT_CALLERS`].
+    pub distinct_callers: u64,
+    /// True when more callers came than are remembered (`distinct_callers` is a floor).
+    pub callers_capped: bool,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    served: u64,
+    callers: HashSet<IpAddr>,
+    capped: bool,
+}
+
+/// The counts, shared by the sink and the control socket.
+#[derive(Debug, Default)]
+pub struct ServedCounts {
+    profiles: Mutex<HashMap<String, Tally>>,
+}
+
+impl ServedCounts {
+    fn observe(&self, profile: &str, client: &SocketAddr) {
+        let mut profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
+        // Look up before inserting, so a read of a known profile allocates nothing.
+        let tally = match profiles.get_mut(profile) {
+            Some(t) => t,
+            None => profiles.entry(profile.to_owned()).or_default(),
+        };
+        tally.served += 1;
+        let key = caller_key(client);
+        if tally.callers.len() < MAX_DISTINCT_CALLERS {
+            tally.callers.insert(key);
+        } else if !tally.callers.contains(&key) {
+            tally.capped = true;
+        }
+    }
+
+    /// Every profile read so far, by name.
+    #[must_use]
+    pub fn snapshot(&self) -> BTreeMap<String, Reads> {
+        let profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
+        profiles
+            .iter()
+            .map(|(name, t)| {
+                let reads = Reads {
+                    served: t.served,
+                    distinct_callers: t.callers.len() as u64,
+                    callers_capped: t.capped,
+                };
+                (name.clone(), reads)
+            })
+            .collect()
+    }
+}
+
+/// Counts `served` events into [`ServedCounts`], then hands every event to `inner`.
+#[derive(Debug)]
+pub struct CountingAudit {
+    inner: Arc<dyn AuditSink>,
+    counts: Arc<ServedCounts>,
+}
+
+impl CountingAudit {
+    /// In front of `inner`, counting into `counts`.
+    #[must_use]
+    pub fn new(inner: Arc<dyn AuditSink>, counts: Arc<ServedCounts>) -> Self {
+        Self { inner, counts }
+    }
+}
+
+impl AuditSink for CountingAudit {
+    fn record(&self, event: AuditEvent) {
+        if let AuditEvent::Served {
+            client, profile, ..
+        } = &event
+        {
+            self.counts.observe(profile, client);
+        }
+        self.inner.record(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::RecordingAudit;
+
+    fn served(profile: &str, ip: [u8; 4], port: u16) -> AuditEvent {
+        AuditEvent::Served {
+            client: SocketAddr::from((ip, port)),
+            listener: "imds@127.0.0.1:8169".into(),
+            path: "/latest/meta-data/iam/security-credentials/app".into(),
+            profile: profile.into(),
+            access_key_id: "ASIAEXAMPLE".into(),
+        }
+    }
+
+    #[test]
+    fn served_reads_and_distinct_callers_are_counted_per_profile_and_passed_on() {
+        let inner = Arc::new(RecordingAudit::default());
+        let counts = Arc::new(ServedCounts::default());
+        let sink = CountingAudit::new(inner.clone(), counts.clone());
+        sink.record(served("app", [127, 0, 0, 1], 4000));
+        sink.record(served("app", [127, 0, 0, 1], 4001));
+        sink.record(served("app", [172, 17, 0, 2], 4000));
+        sink.record(served("other", [127, 0, 0, 1], 4000));
+        sink.record(AuditEvent::Denied {
+            client: SocketAddr::from(([10, 0, 0, 1], 1)),
+            listener: "ecs@127.0.0.1:8170".into(),
+            path: "/role/app".into(),
+            reason: "BadToken".into(),
+        });
+        let snap = counts.snapshot();
+        assert_eq!(
+            snap["app"],
+            Reads {
+                served: 3,
+                distinct_callers: 2,
+                callers_capped: false
+            }
+        );
+        assert_eq!(snap["other"].served, 1);
+        assert_eq!(snap.len(), 2, "a denied read counts nowhere");
+        assert_eq!(inner.take().len(), 5, "every event goes on to the log");
+    }
+
+    #[test]
+    fn distinct_callers_stop_growing_at_the_cap_and_say_so() {
+        let counts = ServedCounts::default();
+        for i in 0..=MAX_DISTINCT_CALLERS as u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            counts.observe("app", &SocketAddr::new(ip, 1));
+        }
+        let reads = &counts.snapshot()["app"];
+        assert_eq!(reads.distinct_callers, MAX_DISTINCT_CALLERS as u64);
+        assert!(reads.callers_capped);
+        assert_eq!(reads.served, MAX_DISTINCT_CALLERS as u64 + 1);
+    }
+}
