@@ -215,7 +215,9 @@ fn moment(at: Option<&str>, now: Option<OffsetDateTime>) -> String {
     };
     let secs = (at - now).whole_seconds();
     let span = span(secs.unsigned_abs());
-    if secs >= 0 {
+    if secs == 0 {
+        format!("{text} (now)")
+    } else if secs > 0 {
         format!("{text} (in {span})")
     } else {
         format!("{text} ({span} ago)")

@@ -9,6 +9,7 @@ mod audit_disk;
 mod check;
 mod commands;
 mod conformance;
+mod control;
 mod docker;
 mod faults;
 mod host;
