@@ -7,10 +7,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tower::ServiceExt as _;
+
+/// A request's header must arrive within this, so an idle or stuck client does not keep its
+/// connection (and task) for ever.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether `peer` may use the control socket of a daemon running as `own`: only that user
 /// and root. The socket's mode says the same; this holds even if the mode is loosened.
@@ -92,6 +96,8 @@ where
         }
     });
     let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .await;
     if let Err(e) = served {
