@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::audit::{AuditEvent, AuditSink};
 
@@ -34,50 +35,60 @@ pub struct Reads {
 
 #[derive(Debug, Default)]
 struct Tally {
-    served: u64,
-    callers: HashSet<IpAddr>,
-    capped: bool,
+    served: AtomicU64,
+    callers: RwLock<HashSet<IpAddr>>,
+    capped: AtomicBool,
 }
 
 /// The counts, shared by the sink and the control socket.
+///
+/// A read of a known profile by a known caller takes two read locks and one atomic add:
+/// readers never wait for each other, and a write lock is taken only for a new profile or a
+/// new caller.
 #[derive(Debug, Default)]
 pub struct ServedCounts {
-    profiles: Mutex<HashMap<String, Tally>>,
+    profiles: RwLock<HashMap<String, Arc<Tally>>>,
 }
 
 impl ServedCounts {
     fn observe(&self, profile: &str, client: &SocketAddr) {
-        let mut profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
-        // Look up before inserting, so a read of a known profile allocates nothing.
-        let tally = match profiles.get_mut(profile) {
-            Some(t) => t,
-            None => profiles.entry(profile.to_owned()).or_default(),
-        };
-        tally.served += 1;
+        let known = read(&self.profiles).get(profile).cloned();
+        let tally = known.unwrap_or_else(|| {
+            let mut profiles = self.profiles.write().unwrap_or_else(|e| e.into_inner());
+            profiles.entry(profile.to_owned()).or_default().clone()
+        });
+        tally.served.fetch_add(1, Ordering::Relaxed);
         let key = caller_key(client);
-        if tally.callers.len() < MAX_DISTINCT_CALLERS {
-            tally.callers.insert(key);
-        } else if !tally.callers.contains(&key) {
-            tally.capped = true;
+        if read(&tally.callers).contains(&key) {
+            return;
+        }
+        let mut callers = tally.callers.write().unwrap_or_else(|e| e.into_inner());
+        if callers.len() < MAX_DISTINCT_CALLERS {
+            callers.insert(key);
+        } else if !callers.contains(&key) {
+            tally.capped.store(true, Ordering::Relaxed);
         }
     }
 
     /// Every profile read so far, by name.
     #[must_use]
     pub fn snapshot(&self) -> BTreeMap<String, Reads> {
-        let profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
-        profiles
+        read(&self.profiles)
             .iter()
             .map(|(name, t)| {
                 let reads = Reads {
-                    served: t.served,
-                    distinct_callers: t.callers.len() as u64,
-                    callers_capped: t.capped,
+                    served: t.served.load(Ordering::Relaxed),
+                    distinct_callers: read(&t.callers).len() as u64,
+                    callers_capped: t.capped.load(Ordering::Relaxed),
                 };
                 (name.clone(), reads)
             })
             .collect()
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Counts `served` events into [`ServedCounts`], then hands every event to `inner`.
