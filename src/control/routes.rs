@@ -126,7 +126,110 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt as _;
+
     use super::*;
+    use crate::config::CacheSettings;
+    use crate::control::{Metrics, ServedCounts, StatusReport};
+    use crate::env::Env;
+    use crate::test_util::{
+        FakeSts, FixedRandom, RecordingAudit, TokioClock, aws_settings, cache_settings, role_chain,
+        sts_error,
+    };
+
+    fn state(settings: CacheSettings) -> (Arc<ControlState>, Arc<FakeSts>) {
+        let clock = Arc::new(TokioClock::new());
+        let sts = Arc::new(FakeSts::new(clock.clone()));
+        let cache = Arc::new(crate::cache::CredentialCache::new(
+            sts.clone(),
+            aws_settings(),
+            settings,
+            Env::default(),
+            clock.clone(),
+            Arc::new(FixedRandom(0.5)),
+            Arc::new(RecordingAudit::default()),
+        ));
+        let mut set = std::collections::BTreeMap::new();
+        set.insert("app".to_owned(), Ok(role_chain("app")));
+        cache.set_profiles(set);
+        let state = ControlState {
+            cache,
+            served: Arc::new(ServedCounts::default()),
+            metrics: Arc::new(Metrics::default()),
+            audit: None,
+            clock,
+            listeners: Vec::new(),
+        };
+        (Arc::new(state), sts)
+    }
+
+    async fn ask(router: &Router, method: &str, uri: &str) -> (StatusCode, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let Ok(resp) = router.clone().oneshot(req).await;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_command_answers_json_and_errors_carry_the_sts_details() {
+        let (state, sts) = state(cache_settings());
+        let router = control(state.clone());
+        let (status, body) = ask(&router, "GET", "/healthz").await;
+        assert_eq!(
+            (status.as_u16(), body.as_str()),
+            (503, "app: no credentials yet\n")
+        );
+
+        let (status, body) = ask(&router, "POST", "/refresh/app").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let done: Refreshed = serde_json::from_str(&body).unwrap();
+        assert!(done.access_key_id.starts_with("****"), "{body}");
+        assert_eq!(ask(&router, "GET", "/healthz").await.1, "ok\n");
+
+        let (_, body) = ask(&router, "GET", "/status").await;
+        let report: StatusReport = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            report.profiles[0].access_key_id.as_deref(),
+            Some(done.access_key_id.as_str())
+        );
+        assert!(!body.contains("ASIAFAKE"), "no whole key id: {body}");
+
+        sts.set_failing(Some(sts_error(403, "AccessDenied", "no")));
+        let (status, body) = ask(&router, "POST", "/refresh/app").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        let e: ErrorBody = serde_json::from_str(&body).unwrap();
+        assert_eq!(e.code.as_deref(), Some("AccessDenied"));
+        assert_eq!(e.request_id.as_deref(), Some("rid-AccessDenied"));
+        let (status, _) = ask(&router, "POST", "/refresh/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = ask(&router, "GET", "/refresh/app").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_metrics_pages_refuse_a_host_that_is_a_foreign_name() {
+        let (state, _) = state(cache_settings());
+        let router = metrics(state);
+        let req = |host: &str| {
+            Request::builder()
+                .uri("/metrics")
+                .header("host", host)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let Ok(resp) = router.clone().oneshot(req("127.0.0.1:9169")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let Ok(resp) = router.clone().oneshot(req("evil.example:9169")).await;
+        assert_eq!(resp.status(), StatusCode::MISDIRECTED_REQUEST);
+    }
 
     #[test]
     fn only_addresses_and_localhost_are_local_hosts() {
