@@ -60,6 +60,19 @@ pub enum Command {
         #[arg(value_enum)]
         action: NetworkArg,
     },
+    /// Show the running daemon's state: each profile (source, role, expiry, next refresh,
+    /// last error, reads) and each listener. Asks the control socket.
+    Status {
+        /// Print the daemon's JSON as it sent it.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renew a profile's credentials now, in the running daemon.
+    Refresh {
+        /// The profile.
+        #[arg(value_name = "PROFILE")]
+        profile: String,
+    },
     /// Print the environment a client needs to use the running daemon.
     Env {
         /// The profile to point ECS clients at (default: the first ECS profile).

@@ -19,6 +19,7 @@
 //! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
 //! - [`identity`]: who is behind a connection (uid, user, pid, executable, unit).
 //! - [`audit`]: audit events, their sink and the log writer.
+//! - [`control`]: the control socket (`credvend status`, `refresh`, health) and metrics.
 //! - [`daemon`]: `run` wires the above onto listeners; `serve` is `credvend serve`.
 //! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging.
 
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod env;
 pub mod files;

@@ -98,6 +98,8 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
             };
             commands::import_keys(&config, &env, &DefaultPaths::from_platform(), &options)?
         }
+        Command::Status { json } => runtime.block_on(commands::status(&config, json))?,
+        Command::Refresh { profile } => runtime.block_on(commands::refresh(&config, &profile))?,
         Command::CredentialProcess { profile } => {
             runtime.block_on(commands::credential_process(&config, &profile))?
         }

@@ -49,6 +49,8 @@ pub struct AuditLog {
     dropped: Arc<AtomicU64>,
     /// Whether a record after `close` was already warned about.
     closed_warned: AtomicBool,
+    /// The writer's lines written and events lost, as of its last batch.
+    totals: Arc<[AtomicU64; 2]>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -120,11 +122,13 @@ impl AuditLog {
         );
         let (sender, receiver) = mpsc::sync_channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
+        let totals = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let pump = Pump {
             writer,
             receiver,
             clock: clock.clone(),
             dropped: dropped.clone(),
+            totals: totals.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("credvend-audit".into())
@@ -136,8 +140,21 @@ impl AuditLog {
             sender,
             dropped,
             closed_warned: AtomicBool::new(false),
+            totals,
             writer: Mutex::new(Some(handle)),
         })
+    }
+
+    /// Records written to the file since it was opened (for the metrics page).
+    #[must_use]
+    pub fn records_written(&self) -> u64 {
+        self.totals[0].load(Ordering::Relaxed)
+    }
+
+    /// Events lost since it was opened: not written, or refused by a full queue.
+    #[must_use]
+    pub fn records_lost(&self) -> u64 {
+        self.totals[1].load(Ordering::Relaxed) + self.dropped.load(Ordering::Relaxed)
     }
 
     /// The log file.
@@ -189,6 +206,7 @@ struct Pump<F> {
     receiver: Receiver<Message>,
     clock: Arc<dyn Clock>,
     dropped: Arc<AtomicU64>,
+    totals: Arc<[AtomicU64; 2]>,
 }
 
 impl<F: LogFile> Pump<F> {
@@ -235,6 +253,9 @@ impl<F: LogFile> Pump<F> {
     fn tick(&mut self) {
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         self.writer.tick(self.clock.now(), dropped);
+        let (written, lost) = self.writer.totals();
+        self.totals[0].store(written, Ordering::Relaxed);
+        self.totals[1].store(lost, Ordering::Relaxed);
     }
 
     /// How long to wait for an event before there is work anyway; `None`: until one comes.

@@ -41,6 +41,8 @@ pub(super) struct Writer<F> {
     reported: Option<OffsetDateTime>,
     /// When a failed rotation was last logged.
     rotation_reported: Option<OffsetDateTime>,
+    /// Lines written and events lost since start, for the metrics page.
+    totals: (u64, u64),
 }
 
 impl<F> fmt::Debug for Writer<F> {
@@ -73,7 +75,13 @@ impl<F: LogFile> Writer<F> {
             lost: None,
             reported: None,
             rotation_reported: None,
+            totals: (0, 0),
         }
+    }
+
+    /// Lines written and events lost since start.
+    pub(super) fn totals(&self) -> (u64, u64) {
+        self.totals
     }
 
     /// One event, stamped `at` on the request path.
@@ -176,6 +184,7 @@ impl<F: LogFile> Writer<F> {
         lost.records = lost.records.saturating_add(records);
         lost.dropped = lost.dropped.saturating_add(dropped);
         lost.last = lost.last.max(now);
+        self.totals.1 = self.totals.1.saturating_add(events);
     }
 
     /// Logs an outage when it starts, then at most once per interval: a full disk under load
@@ -223,6 +232,7 @@ impl<F: LogFile> Writer<F> {
         }
         self.len += buf.len() as u64;
         self.open_line = false;
+        self.totals.0 += 1;
         Ok(())
     }
 

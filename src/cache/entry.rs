@@ -382,6 +382,33 @@ impl Entry {
         Ok(served)
     }
 
+    /// A renewal asked for now (`credvend refresh`): joins the fetch in flight, else starts
+    /// one whatever the schedule says. Gives the attempt to wait for and, when this call began
+    /// it, its plan to spawn; `Err` with the reason when the profile does not resolve.
+    pub(super) fn force(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(u64, watch::Receiver<u64>, Option<Plan>), String> {
+        let mut st = self.lock();
+        if let Some(reason) = self.chain.as_ref().err().or(st.unresolved.as_ref()) {
+            return Err(reason.clone());
+        }
+        let plan = (!st.inflight).then(|| self.begin(&mut st, Some(now)));
+        Ok((st.started, self.done.subscribe(), plan))
+    }
+
+    /// After a forced attempt finished: what it installed, or the failure that ended it.
+    pub(super) fn forced_outcome(&self, now: OffsetDateTime) -> Result<Arc<Served>, ErrorInfo> {
+        let st = self.lock();
+        match valid(&st, now) {
+            Some(served) if st.failures == 0 => Ok(served),
+            _ => Err(st
+                .last_error
+                .clone()
+                .unwrap_or_else(|| info(now, "the renewal gave no credentials".into()))),
+        }
+    }
+
     /// Whether the entry has credentials that serve at `now`.
     pub(super) fn serves(&self, now: OffsetDateTime) -> bool {
         valid(&self.lock(), now).is_some()
@@ -446,7 +473,15 @@ impl Entry {
                 .err()
                 .or(st.unresolved.as_ref())
                 .cloned(),
-            role_arn: served.and_then(|s| s.role_arn.clone()),
+            source: self
+                .chain
+                .as_ref()
+                .ok()
+                .map(|c| crate::profile::Resolution::from_chain(c).to_string()),
+            role_arn: served.and_then(|s| s.role_arn.clone()).or_else(|| {
+                let chain = self.chain.as_ref().ok()?;
+                chain.hops.last().map(|h| h.role_arn.clone())
+            }),
             access_key_id: served.map(|s| crate::secret::mask_key_id(&s.credentials.access_key_id)),
             expiration: served.and_then(|s| s.expiration()),
             serving: valid(&st, now).is_some(),

@@ -17,5 +17,5 @@ mod status;
 mod store;
 
 pub use served::{CacheError, CredentialProvider, Served};
-pub use status::{ErrorInfo, ProfileStatus};
+pub use status::{ErrorInfo, ProfileStatus, RefreshError};
 pub use store::{CredentialCache, Reload};

@@ -23,7 +23,10 @@ pub struct ProfileStatus {
     pub profile: String,
     /// Why the profile could not be resolved from the files, if it could not.
     pub resolve_error: Option<String>,
-    /// The role of the served credentials, if the chain assumes one.
+    /// How the profile resolves (`role ARN via profile base (static keys ****ABCD) ...`),
+    /// keys masked; `None` when it does not resolve.
+    pub source: Option<String>,
+    /// The role of the served credentials, else the role the chain assumes last.
     pub role_arn: Option<String>,
     /// The served access key id, masked (`****ABCD`).
     pub access_key_id: Option<String>,
@@ -41,4 +44,28 @@ pub struct ProfileStatus {
     pub consecutive_failures: u32,
     /// The most recent failure, kept after recovery (see `consecutive_failures`).
     pub last_error: Option<ErrorInfo>,
+}
+
+/// Why `credvend refresh` got no new credentials.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// The profile is not one the cache serves.
+    #[error("profile {0:?} is not served")]
+    UnknownProfile(String),
+    /// The files do not resolve the profile, so there is nothing to renew from.
+    #[error("profile {profile:?} does not resolve: {reason}")]
+    Unresolved {
+        /// The profile.
+        profile: String,
+        /// Why, naming file and line.
+        reason: String,
+    },
+    /// The renewal failed (the previous credentials, if any, keep serving).
+    #[error("renewing profile {profile:?} failed: {}", .error.message)]
+    Failed {
+        /// The profile.
+        profile: String,
+        /// The failure, with the STS code and request id when STS answered.
+        error: ErrorInfo,
+    },
 }

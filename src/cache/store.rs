@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 
 use super::entry::Entry;
 use super::served::{CacheError, CredentialProvider, Served};
-use super::status::ProfileStatus;
+use super::status::{ProfileStatus, RefreshError};
 
 use crate::audit::AuditSink;
 use crate::clock::{Clock, format_timestamp};
@@ -241,6 +241,35 @@ impl CredentialCache {
             }
         }
         results
+    }
+
+    /// Renews `profile` now, whatever its schedule (`credvend refresh`). Callers that ask
+    /// while a fetch is in flight, this one's or the refresher's, share it: one STS call
+    /// however many ask at once. The new credentials, or the failure with STS's code and
+    /// request id; a failure leaves what was served serving.
+    pub async fn refresh_now(&self, profile: &str) -> Result<Arc<Served>, RefreshError> {
+        let entry = self
+            .inner
+            .entry(profile)
+            .ok_or_else(|| RefreshError::UnknownProfile(profile.to_owned()))?;
+        let (attempt, mut done, plan) =
+            entry
+                .force(self.inner.clock.now())
+                .map_err(|reason| RefreshError::Unresolved {
+                    profile: profile.to_owned(),
+                    reason,
+                })?;
+        if let Some(plan) = plan {
+            self.inner.spawn_fetch(Arc::clone(&entry), plan);
+        }
+        // The fetch is bounded by the STS client's own timeouts (and `fetch_bound`).
+        let _ = done.wait_for(|finished| *finished >= attempt).await;
+        entry
+            .forced_outcome(self.inner.clock.now())
+            .map_err(|error| RefreshError::Failed {
+                profile: profile.to_owned(),
+                error,
+            })
     }
 
     /// Each profile's state, by name.
@@ -1061,5 +1090,57 @@ mod tests {
         task.await.unwrap();
         sleep(StdDuration::from_secs(3 * 3600)).await;
         assert_eq!(r.sts.count(ROLE_A), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_now_renews_at_once_and_concurrent_asks_share_one_sts_call() {
+        let r = rig();
+        r.serve(vec![role_chain("a")]);
+        let first = r.cache.get("a").await.unwrap();
+        assert_eq!(r.sts.count(ROLE_A), 1);
+        r.sts.set_latency(StdDuration::from_secs(2));
+        let mut askers = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let cache = Arc::clone(&r.cache);
+            askers.spawn(async move { cache.refresh_now("a").await });
+        }
+        let renewed: Vec<_> = askers.join_all().await;
+        assert_eq!(r.sts.count(ROLE_A), 2, "ten asks, one more STS call");
+        let new = renewed[0].clone().unwrap();
+        assert_ne!(key(&new), key(&first));
+        assert!(
+            renewed
+                .iter()
+                .all(|n| Arc::ptr_eq(n.as_ref().unwrap(), &new))
+        );
+        assert!(Arc::ptr_eq(&r.cache.get("a").await.unwrap(), &new));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_now_reports_the_sts_failure_and_keeps_serving_the_last_good() {
+        let r = rig();
+        r.serve(vec![role_chain("a")]);
+        let good = r.cache.get("a").await.unwrap();
+        r.sts
+            .set_failing(Some(sts_error(403, "AccessDenied", "not authorized")));
+        let Err(RefreshError::Failed { profile, error }) = r.cache.refresh_now("a").await else {
+            panic!("the refresh should fail");
+        };
+        assert_eq!(profile, "a");
+        assert_eq!(error.code.as_deref(), Some("AccessDenied"));
+        assert_eq!(error.request_id.as_deref(), Some("rid-AccessDenied"));
+        assert!(Arc::ptr_eq(&r.cache.get("a").await.unwrap(), &good));
+        assert_eq!(
+            r.cache.refresh_now("nope").await.unwrap_err(),
+            RefreshError::UnknownProfile("nope".into())
+        );
+        let mut set = BTreeMap::new();
+        set.insert("b".to_owned(), Err("no such profile (config:3)".to_owned()));
+        r.cache.set_profiles(set);
+        let err = r.cache.refresh_now("b").await.unwrap_err().to_string();
+        assert!(
+            err.contains("does not resolve: no such profile (config:3)"),
+            "{err}"
+        );
     }
 }

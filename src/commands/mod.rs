@@ -1,5 +1,5 @@
 //! The one-shot subcommands (`check`, `profiles`, `env`, `credential-process`, `doctor`,
-//! `import-keys`); `serve` lives in `daemon`.
+//! `import-keys`, `status`, `refresh`); `serve` lives in `daemon`.
 //!
 //! Each returns text for stdout or a [`CommandError`]; `main` prints and picks the exit code.
 
@@ -11,6 +11,7 @@ mod import_keys;
 mod local_http;
 mod network;
 mod profiles;
+mod status;
 
 pub use check::check;
 pub use credential_process::{FetchError, credential_process};
@@ -20,6 +21,7 @@ pub use import_keys::{ImportError, ImportOptions, OWN_CREDENTIALS_FILE, import_k
 pub use local_http::LocalHttpError;
 pub use network::{ADDRESSES, Action as NetworkAction, LINK, NetworkError, network};
 pub use profiles::profiles;
+pub use status::{ControlCommandError, refresh, status};
 
 use crate::config::ConfigError;
 use crate::mint::MintError;
@@ -65,6 +67,9 @@ pub enum CommandError {
     /// No listener serves the profile asked for.
     #[error("no IMDS or ECS listener serves profile {0:?}; add it to the config")]
     NotServed(String),
+    /// The control socket could not be used, or the daemon refused.
+    #[error(transparent)]
+    Control(#[from] ControlCommandError),
     /// The config has no listener at all.
     #[error("no IMDS or ECS listener is configured")]
     NoListeners,

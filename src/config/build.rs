@@ -62,6 +62,12 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
             "container labels need the engine: set [docker] socket",
         ));
     }
+    let control_path = raw.control.path.as_deref();
+    let control_path = control_path
+        .map(|p| expand("control.path", p, home))
+        .transpose()?;
+    let control = super::control::control(raw.control.enabled, control_path, &state_dir, env)?;
+    let metrics = super::control::metrics(&raw.metrics)?;
 
     let mut listeners: Vec<ListenAt<'_>> = Vec::new();
     for (i, table) in imds_tables.iter().enumerate() {
@@ -103,6 +109,8 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         ecs,
         audit,
         docker,
+        control,
+        metrics,
     })
 }
 

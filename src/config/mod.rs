@@ -7,10 +7,12 @@
 //!
 //! Layout: `settings` holds the validated types and constants, `load` reads a file, `raw` is
 //! the file as written, `build` applies the environment and defaults, `check` validates values,
-//! `locate` maps errors to lines, `error` and `ipnet` hold the error and network types.
+//! `control` builds the control socket and metrics keys, `locate` maps errors to lines,
+//! `error` and `ipnet` hold the error and network types.
 
 mod build;
 mod check;
+mod control;
 mod error;
 mod ipnet;
 mod load;

@@ -26,6 +26,10 @@ pub(super) struct RawConfig {
     pub(super) audit: RawAudit,
     #[serde(default)]
     pub(super) docker: RawDocker,
+    #[serde(default)]
+    pub(super) control: RawControl,
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +108,20 @@ pub(super) struct RawAudit {
     pub(super) max_file_bytes: Option<u64>,
     pub(super) keep_files: Option<u32>,
     pub(super) coalesce_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawControl {
+    pub(super) enabled: Option<bool>,
+    pub(super) path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) listen: Option<String>,
+    pub(super) allow_non_loopback: Option<bool>,
 }
 
 /// `listen` as written: one address, or a list of them (each gets a socket of its own).

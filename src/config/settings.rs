@@ -31,6 +31,10 @@ pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const ENV_PROFILE: &str = "AWS_PROFILE";
 /// The state directory systemd made for the service (`StateDirectory=`).
 pub const ENV_STATE_DIRECTORY: &str = "STATE_DIRECTORY";
+/// The runtime directory systemd made for the service (`RuntimeDirectory=`).
+pub const ENV_RUNTIME_DIRECTORY: &str = "RUNTIME_DIRECTORY";
+/// The user's runtime directory (`/run/user/UID`), as the `directories` crate reads it.
+pub const ENV_XDG_RUNTIME_DIR: &str = "XDG_RUNTIME_DIR";
 
 /// Default `aws.config_file`.
 pub const DEFAULT_AWS_CONFIG_FILE: &str = "~/.aws/config";
@@ -91,6 +95,10 @@ pub const DEFAULT_AUDIT_COALESCE: Duration = Duration::from_secs(60);
 pub const ECS_TOKEN_FILE_NAME: &str = "ecs-token";
 /// Default `audit.path`, under the state directory.
 pub const AUDIT_FILE_NAME: &str = "audit.jsonl";
+/// The control socket's file name, in the runtime directory (or the state directory).
+pub const CONTROL_SOCKET_NAME: &str = "control.sock";
+/// The address `[metrics] listen` is shown with (the listener is off unless it is set).
+pub const EXAMPLE_METRICS_LISTEN: &str = "127.0.0.1:9169";
 /// The file looked for in the platform's config directory.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
 /// The name the platform directories are made from.
@@ -121,6 +129,10 @@ pub struct Config {
     pub audit: AuditSettings,
     /// `[docker]`.
     pub docker: DockerSettings,
+    /// `[control]`.
+    pub control: ControlSettings,
+    /// `[metrics]`.
+    pub metrics: MetricsSettings,
 }
 
 /// `[docker]`: the engine credvend asks which container a bridge peer is.
@@ -246,6 +258,20 @@ pub struct AuditSettings {
     pub keep_files: u32,
     /// `coalesce_seconds`: identical served/denied events within this are one record.
     pub coalesce: Duration,
+}
+
+/// `[control]`: the Unix socket of `credvend status` and `credvend refresh`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// The socket: `path`, else in the runtime directory; `None` when `enabled = false`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[metrics]`: the optional Prometheus listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `listen`; `None` (the default): no metrics listener.
+    pub listen: Option<SocketAddr>,
 }
 
 /// Where to look when neither the file nor the environment says: the platform's directories.

@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use crate::audit::AuditError;
+use crate::control::ControlError;
 use crate::server::EcsFileError;
 use crate::sts::StsError;
 
@@ -17,6 +18,9 @@ pub enum DaemonError {
     /// The audit log could not be opened.
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The control socket or the metrics listener could not start.
+    #[error(transparent)]
+    Control(#[from] ControlError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr} ({what})")]
     Bind {

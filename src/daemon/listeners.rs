@@ -16,6 +16,7 @@ use super::activation;
 use super::error::DaemonError;
 use super::profiles;
 use crate::config::{Config, EcsListener};
+use crate::control::Metrics;
 use crate::profile::ProfileChain;
 use crate::random::Random;
 use crate::server::{self, EcsConfig, EcsState, ImdsConfig, ImdsState, Labels, Limits, Services};
@@ -123,6 +124,7 @@ impl Listeners {
         services: &Services,
         random: &dyn Random,
         stop: &watch::Receiver<bool>,
+        metrics: &Metrics,
     ) -> Result<(Ready, Servers), DaemonError> {
         let mut ready = Ready::default();
         let mut tasks = JoinSet::new();
@@ -164,6 +166,7 @@ impl Listeners {
                 }
             );
             let router = server::imds_router(state);
+            router.count_into(metrics.listener(&format!("imds@{addr}")));
             let mut limits = Limits::from_settings(&config.server);
             // As on EC2: token (and every) response of a listener that containers reach
             // through a network carries a small hop limit.
@@ -193,6 +196,7 @@ impl Listeners {
                     ecs.token_file.display()
                 );
                 let router = server::ecs_router(state);
+                router.count_into(metrics.listener(&format!("ecs@{addr}")));
                 let limits = Limits::from_settings(&config.server);
                 tasks.spawn(server::serve(socket, router, limits, stopped(stop.clone())));
                 ready.ecs.push(addr);

@@ -28,6 +28,7 @@ use crate::audit::{AuditLog, AuditSink, NoAudit};
 use crate::cache::CredentialCache;
 use crate::clock::{AwsClock, Clock, SystemClock, format_timestamp};
 use crate::config::Config;
+use crate::control::{self, ControlState, CountingAudit, MeteredSts, Metrics, ServedCounts};
 use crate::env::Env;
 use crate::random::{OsRandom, Random};
 use crate::secret::mask_key_id;
@@ -99,11 +100,28 @@ fn become_run_as(config: Config, env: Env) -> Result<(Config, Env), DaemonError>
         .with("HOME", home)
         .with("USER", dropped.name.clone())
         .with("LOGNAME", dropped.name.clone());
+    let env = user_runtime_dir(env);
     let defaults = crate::config::DefaultPaths::under_home(&dropped.home);
     let config =
         Config::load_with(config.file.as_deref(), &defaults, &env).map_err(DaemonError::Config)?;
     info!(user = %dropped.name, "running as {} from now on", dropped.name);
     Ok((config, env))
+}
+
+/// After a drop, the runtime directory (where the control socket goes) is the user's own
+/// `/run/user/UID`, where the user's shell looks, or none (an empty value is unset): root's
+/// would be neither writable nor where `credvend status` looks.
+fn user_runtime_dir(env: Env) -> Env {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::getuid().as_raw();
+    let dir = format!("/run/user/{uid}");
+    let owned = std::fs::metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    let name = crate::config::ENV_XDG_RUNTIME_DIR;
+    if owned {
+        env.with(name, dir)
+    } else {
+        env.with(name, "")
+    }
 }
 
 /// Serves `config` on `listeners` until `shutdown` resolves; each item of `reloads` reloads
@@ -124,8 +142,15 @@ pub async fn run(
         Some(log) => log.clone(),
         None => Arc::new(NoAudit),
     };
+    // Before anything serves: a second daemon stops here, naming the one that runs.
+    let control = control::bind(&config).await?;
+    // The control socket's counts come from decorators at the seams.
+    let metrics = Arc::new(Metrics::default());
+    let served = Arc::new(ServedCounts::default());
+    let audit: Arc<dyn AuditSink> = Arc::new(CountingAudit::new(audit, served.clone()));
+    let sts: Arc<dyn Sts> = Arc::new(MeteredSts::new(deps.sts.clone(), metrics.sts.clone()));
     let cache = Arc::new(CredentialCache::new(
-        deps.sts.clone(),
+        sts,
         config.aws.clone(),
         config.cache.clone(),
         deps.env.clone(),
@@ -145,8 +170,29 @@ pub async fn run(
         )),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready, servers) =
-        listeners.start(&config, &chains, &services, deps.random.as_ref(), &stop_rx)?;
+    let (ready, servers) = listeners.start(
+        &config,
+        &chains,
+        &services,
+        deps.random.as_ref(),
+        &stop_rx,
+        &metrics,
+    )?;
+    let views = control::listener_views(&config, &ready.imds, &ready.ecs, control.metrics_addr());
+    let state = Arc::new(ControlState {
+        cache: cache.clone(),
+        served,
+        metrics,
+        audit: audit_log.clone(),
+        clock: deps.clock.clone(),
+        listeners: views,
+    });
+    let control = control.serve(state, || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    });
     if let Some(interval) = notify::watchdog_interval(&deps.env) {
         tokio::spawn(notify::watchdog(
             deps.env.clone(),
@@ -172,6 +218,7 @@ pub async fn run(
     notify::notify(&deps.env, "STOPPING=1");
     let _ = stop_tx.send(true);
     servers.drain().await;
+    control.finish().await;
     if let Some(log) = audit_log {
         log.close();
     }

@@ -306,9 +306,11 @@ fn read_reload(files: &impl Files, current: &Config) -> Option<Box<(Config, Chai
         || new.ecs != current.ecs
         || new.audit != current.audit
         || new.aws != current.aws
+        || new.control != current.control
+        || new.metrics != current.metrics
     {
         warn!(
-            "reload: changes to listeners, [aws] or [audit] take effect after a restart; profiles are reloaded now"
+            "reload: changes to listeners, [aws], [audit], [control] or [metrics] take effect after a restart; profiles are reloaded now"
         );
     }
     // Listeners stay as they are, so the served set stays that of the running config.

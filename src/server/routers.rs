@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -24,6 +24,7 @@ use axum::response::Response;
 use tower::{Service, ServiceExt as _};
 use tracing::Instrument;
 
+use crate::control::StatusCounts;
 use crate::server::audit_path::audit_path;
 use crate::server::client::Client;
 use crate::server::ecs::{self, EcsState};
@@ -43,6 +44,8 @@ struct Front {
     /// Debug-level request logging; fixed at start with the log filter, so the span costs
     /// nothing when nobody will read it.
     log: bool,
+    /// Responses by status, for the metrics page (set once at start; a relaxed increment).
+    requests: OnceLock<Arc<StatusCounts>>,
 }
 
 /// The listener behind a front, for its own checks and shortcuts.
@@ -97,7 +100,13 @@ impl Endpoint {
             routes,
             listener,
             log: tracing::enabled!(tracing::Level::DEBUG),
+            requests: OnceLock::new(),
         }))
+    }
+
+    /// Counts every response of this listener into `counts` from now on (set once).
+    pub fn count_into(&self, counts: Arc<StatusCounts>) {
+        let _ = self.0.requests.set(counts);
     }
 
     /// The caller lookup of the listener's services.
@@ -134,6 +143,9 @@ impl Endpoint {
             front.answer(client, req).await
         };
         guard::strip_cors(&mut resp);
+        if let Some(counts) = front.requests.get() {
+            counts.count(resp.status().as_u16());
+        }
         resp
     }
 }

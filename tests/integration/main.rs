@@ -10,6 +10,7 @@ mod callers;
 mod check;
 mod commands;
 mod conformance;
+mod control;
 mod docker;
 mod faults;
 mod host;
