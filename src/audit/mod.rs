@@ -12,8 +12,11 @@
 //! - `coalesce`: repeated `served` / `denied` events -> one record per key and interval.
 //! - `record`: the records and their JSON lines.
 //! - `writer`: records onto the file: rotation, failed and short writes, `lost` counts.
+//! - `chain`: `seq` and `prev` on every line, and finding the last record again on open.
+//! - `verify`: checking files against the chain and a checkpoint (`credvend audit verify`).
 //! - `file`, `rotate`: the file behind a small trait (tests make it fail), and renaming.
 
+pub(crate) mod chain;
 mod coalesce;
 mod error;
 mod event;
@@ -22,9 +25,11 @@ mod log;
 mod record;
 mod rotate;
 mod sink;
+mod verify;
 mod writer;
 
 pub use error::AuditError;
 pub use event::AuditEvent;
 pub use log::AuditLog;
 pub use sink::{AuditSink, NoAudit};
+pub use verify::{CheckpointResult, Kind, Loc, Problem, Verdict, Warning, verify};

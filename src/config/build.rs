@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::check::{
-    ListenAt, check_listeners, check_profile, check_region, check_session_name, check_url, listen,
-    networks, positive,
+    ListenAt, check_listeners, check_profile, check_region, check_session_name,
+    check_source_identity, check_url, listen, networks, positive,
 };
 use super::error::ConfigError;
 use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer};
@@ -183,6 +183,19 @@ fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
         .clone()
         .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.into());
     check_session_name("aws.role_session_name", &role_session_name)?;
+    let source_identity = match raw.source_identity.as_deref() {
+        None => None,
+        Some(SOURCE_IDENTITY_USER) => {
+            let user = env.get("USER").ok_or_else(|| {
+                invalid(
+                    "aws.source_identity",
+                    "\"$USER\" stands for the daemon's user name, but $USER is not set",
+                )
+            })?;
+            Some(check_source_identity("aws.source_identity ($USER)", user)?)
+        }
+        Some(value) => Some(check_source_identity("aws.source_identity", value)?),
+    };
     Ok(AwsSettings {
         config_file,
         credentials_file,
@@ -199,6 +212,7 @@ fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
         max_attempts,
         duration_seconds,
         role_session_name,
+        source_identity,
         default_profile: env.get(ENV_PROFILE).unwrap_or(DEFAULT_PROFILE).to_owned(),
     })
 }
@@ -417,6 +431,11 @@ fn audit(raw: &RawAudit, state_dir: &Path, home: Option<&str>) -> Result<AuditSe
             "audit.coalesce_seconds",
             raw.coalesce_seconds,
             DEFAULT_AUDIT_COALESCE,
+        )?,
+        checkpoint: positive(
+            "audit.checkpoint_seconds",
+            raw.checkpoint_seconds,
+            DEFAULT_AUDIT_CHECKPOINT,
         )?,
     })
 }

@@ -39,6 +39,7 @@ pub(super) struct RawAws {
     pub(super) max_attempts: Option<u32>,
     pub(super) duration_seconds: Option<u32>,
     pub(super) role_session_name: Option<String>,
+    pub(super) source_identity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +91,7 @@ pub(super) struct RawAudit {
     pub(super) max_file_bytes: Option<u64>,
     pub(super) keep_files: Option<u32>,
     pub(super) coalesce_seconds: Option<u64>,
+    pub(super) checkpoint_seconds: Option<u64>,
 }
 
 /// `listen` as written: one address, or a list of them (each gets a socket of its own).

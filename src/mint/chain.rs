@@ -111,6 +111,7 @@ impl Ctx<'_> {
                     assumed_role_arn: None,
                     credentials: current,
                     request_id: None,
+                    source_identity: None,
                 }
             } else {
                 session_token(sts, endpoint, chain, aws, &current).await?
@@ -156,6 +157,8 @@ async fn assume(
         role_session_name: session_name.clone(),
         duration_seconds: Some(hop_duration(hop, index, aws)),
         external_id: hop.external_id.clone(),
+        // The same on every hop: STS refuses a chained session whose SourceIdentity changes.
+        source_identity: aws.source_identity.clone(),
         ..AssumeRoleParams::default()
     };
     let assumed = sts
@@ -174,6 +177,7 @@ async fn assume(
         assumed_role_arn: Some(assumed.assumed_role_arn),
         credentials: assumed.credentials,
         request_id: assumed.request_id,
+        source_identity: params.source_identity,
     })
 }
 
@@ -204,6 +208,7 @@ async fn session_token(
         assumed_role_arn: None,
         credentials: token.credentials,
         request_id: token.request_id,
+        source_identity: None,
     })
 }
 
