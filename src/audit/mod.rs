@@ -31,5 +31,6 @@ mod writer;
 pub use error::AuditError;
 pub use event::AuditEvent;
 pub use log::AuditLog;
+pub use rotate::log_files;
 pub use sink::{AuditSink, NoAudit};
 pub use verify::{CheckpointResult, Kind, Loc, Problem, Verdict, Warning, verify};

@@ -192,7 +192,13 @@ fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
                     "\"$USER\" stands for the daemon's user name, but $USER is not set",
                 )
             })?;
-            Some(check_source_identity("aws.source_identity ($USER)", user)?)
+            let named = check_source_identity("aws.source_identity", user);
+            Some(named.map_err(|_| {
+                invalid(
+                    "aws.source_identity",
+                    format!("\"$USER\" is {user:?}, which STS does not take as a SourceIdentity (2 to 64 of letters, digits and _+=,.@-)"),
+                )
+            })?)
         }
         Some(value) => Some(check_source_identity("aws.source_identity", value)?),
     };

@@ -269,6 +269,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_configured_source_identity_goes_with_every_hop_and_not_with_get_session_token() {
+        let (clock, sts) = fixture();
+        let mut aws = aws_settings();
+        aws.source_identity = Some("alice".into());
+        let two = chain(
+            "b",
+            vec![
+                hop("a", "arn:aws:iam::1:role/a"),
+                hop("b", "arn:aws:iam::2:role/b"),
+            ],
+        );
+        let minted = mint(&sts, &two, &aws, &Env::default(), &*clock)
+            .await
+            .unwrap();
+        let sent: Vec<_> = minted
+            .steps
+            .iter()
+            .map(|s| s.source_identity.as_deref())
+            .collect();
+        assert_eq!(sent, [Some("alice"), Some("alice")]);
+        let minted = mint(&sts, &chain("dev", vec![]), &aws, &Env::default(), &*clock)
+            .await
+            .unwrap();
+        assert_eq!(minted.steps[0].source_identity, None);
+    }
+
+    #[tokio::test]
     async fn long_term_keys_without_a_role_go_through_get_session_token() {
         let (clock, sts) = fixture();
         let mut aws = aws_settings();
