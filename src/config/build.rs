@@ -12,7 +12,7 @@ use super::check::{
     check_source_identity, check_url, listen, networks, positive,
 };
 use super::error::ConfigError;
-use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer};
+use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawEcs, RawImds, RawServer, RawSts};
 use super::settings::*;
 use crate::env::Env;
 
@@ -37,7 +37,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         }
         other => other.clone(),
     };
-    let aws = aws(&raw.aws, env)?;
+    let aws = aws(&raw.aws, &raw.sts, env)?;
     let cache = cache(&raw.cache)?;
     let server = server(&raw.server)?;
     // No [[imds]] at all means one listener with every default.
@@ -119,7 +119,8 @@ fn state_dir(raw: Option<&str>, defaults: &DefaultPaths, env: &Env) -> Result<Pa
     Ok(dir)
 }
 
-fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
+/// `[aws]`, with `[sts]` (what the calls carry) folded in: minting reads both.
+fn aws(raw: &RawAws, sts: &RawSts, env: &Env) -> Result<AwsSettings> {
     let home = env.home();
     // The files: credvend's own setting wins, then the SDKs' variable, then the SDK default.
     // The file must win: `credvend env` points client shells' AWS_SHARED_CREDENTIALS_FILE at
@@ -183,24 +184,24 @@ fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
         .clone()
         .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.into());
     check_session_name("aws.role_session_name", &role_session_name)?;
-    let source_identity = match raw.source_identity.as_deref() {
+    let source_identity = match sts.source_identity.as_deref() {
         None => None,
         Some(SOURCE_IDENTITY_USER) => {
             let user = env.get("USER").ok_or_else(|| {
                 invalid(
-                    "aws.source_identity",
+                    "sts.source_identity",
                     "\"$USER\" stands for the daemon's user name, but $USER is not set",
                 )
             })?;
-            let named = check_source_identity("aws.source_identity", user);
+            let named = check_source_identity("sts.source_identity", user);
             Some(named.map_err(|_| {
                 invalid(
-                    "aws.source_identity",
+                    "sts.source_identity",
                     format!("\"$USER\" is {user:?}, which STS does not take as a SourceIdentity (2 to 64 of letters, digits and _+=,.@-)"),
                 )
             })?)
         }
-        Some(value) => Some(check_source_identity("aws.source_identity", value)?),
+        Some(value) => Some(check_source_identity("sts.source_identity", value)?),
     };
     Ok(AwsSettings {
         config_file,

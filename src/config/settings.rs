@@ -88,7 +88,7 @@ pub const DEFAULT_AUDIT_KEEP_FILES: u32 = 5;
 pub const DEFAULT_AUDIT_COALESCE: Duration = Duration::from_secs(60);
 /// How often (at most) the audit log's last seq and hash are written to the daemon's log.
 pub const DEFAULT_AUDIT_CHECKPOINT: Duration = Duration::from_secs(300);
-/// `aws.source_identity` that stands for the daemon's user name (`$USER`).
+/// `sts.source_identity` that stands for the daemon's user name (`$USER`).
 pub const SOURCE_IDENTITY_USER: &str = "$USER";
 /// Default `ecs.token_file`, under the state directory.
 pub const ECS_TOKEN_FILE_NAME: &str = "ecs-token";
@@ -150,8 +150,9 @@ pub struct AwsSettings {
     pub duration_seconds: u32,
     /// `role_session_name`: prefix of session names when the profile sets none.
     pub role_session_name: String,
-    /// `source_identity`: the `SourceIdentity` every AssumeRole sends (`"$USER"` resolved to
-    /// the daemon's user name), so CloudTrail shows the local user; `None`: not sent.
+    /// `[sts] source_identity`: the `SourceIdentity` every AssumeRole sends (`"$USER"`
+    /// resolved to the daemon's user name), so CloudTrail shows the local user; `None`: not
+    /// sent.
     pub source_identity: Option<String>,
     /// The profile chosen by `$AWS_PROFILE`, else `default`.
     pub default_profile: String,
