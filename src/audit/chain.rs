@@ -141,8 +141,9 @@ enum Found {
     Unchained,
 }
 
-/// The last whole line of `file` that is a record or an unchained JSON line; `None` when it
-/// has neither (or does not exist).
+/// The last line of `file` that is a record or an unchained JSON line (a last line without
+/// its `\n` counts only if it is a whole record); `None` when it has neither (or does not
+/// exist).
 fn last_record(file: &Path) -> io::Result<Option<Found>> {
     let mut f = match fs::File::open(file) {
         Ok(f) => f,
@@ -156,6 +157,16 @@ fn last_record(file: &Path) -> io::Result<Option<Found>> {
         f.seek(SeekFrom::Start(start))?;
         let mut tail = Vec::new();
         f.by_ref().take(len - start).read_to_end(&mut tail)?;
+        // A record whose `\n` alone is missing (a write cut short right there) is whole: the
+        // writer ends the line before the next record, which links to it.
+        let last_piece = tail
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(&tail[..], |i| &tail[i + 1..]);
+        let complete = start == 0 || last_piece.len() < tail.len();
+        if complete && matches!(parse(last_piece), Line::Record { .. }) {
+            return Ok(Some(Found::Record(last_piece.to_vec())));
+        }
         // Only lines that end in `\n` are whole; the first piece may be cut by the window.
         let whole = match tail.iter().rposition(|b| *b == b'\n') {
             Some(end) => &tail[..end],
@@ -254,6 +265,14 @@ mod tests {
         let junk = "x".repeat(200 * 1024);
         fs::write(&path, format!("{c}{junk}\n{junk}")).unwrap();
         assert_eq!(resume(&path, 3).unwrap(), lc);
+
+        let (d, ld) = lc.stamp("{\"n\":4}");
+        fs::write(&path, format!("{c}{}", d.trim_end())).unwrap();
+        assert_eq!(
+            resume(&path, 3).unwrap(),
+            ld,
+            "only the newline is missing: a record"
+        );
 
         fs::write(&path, format!("{c}{{\"time\":\"old\"}}\n")).unwrap();
         assert_eq!(

@@ -351,6 +351,12 @@ mod tests {
         assert_eq!(got[1]["access_key_id"], "ASIAEXAMPLE");
         assert_eq!(got[2]["event"], "denied");
         assert_eq!(got[2]["reason"], "InvalidAuthorization");
+        // The second open continued the chain of the first.
+        let seqs: Vec<_> = got.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let bytes = std::fs::read(&path).unwrap();
+        let verdict = crate::audit::verify(&[("a".into(), bytes)], None);
+        assert!(verdict.ok() && verdict.records == 3, "{verdict:#?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -792,4 +792,30 @@ mod tests {
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn a_record_missing_only_its_newline_is_linked_to_and_ended() {
+        let dir = temp_dir("audit-writer");
+        let path = dir.join("audit.jsonl");
+        let mut w = Writer::new(
+            FsLogFile::open(&path, 2).unwrap(),
+            path.clone(),
+            u64::MAX,
+            MINUTE,
+        );
+        w.handle(at(0), issued(0));
+        w.handle(at(0), issued(1));
+        drop(w);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.trim_end()).unwrap();
+        let link = crate::audit::chain::resume(&path, 2).unwrap();
+        assert_eq!(link.seq, 2);
+        let file = FsLogFile::open(&path, 2).unwrap();
+        let mut w = Writer::new(file, path.clone(), u64::MAX, MINUTE).resuming(link);
+        w.handle(at(1), issued(2));
+        let verdict = crate::audit::verify(&files(&path, 2), None);
+        assert!(verdict.ok() && verdict.warnings.is_empty(), "{verdict:#?}");
+        assert_eq!(verdict.records, 3);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
