@@ -43,7 +43,8 @@ impl Link {
         let body = line.strip_suffix('\n').unwrap_or(line);
         let rest = body.strip_prefix('{').unwrap_or(body);
         let sep = if rest.starts_with('}') { "" } else { "," };
-        let seq = self.seq + 1;
+        // Saturating: a forged last record with seq u64::MAX must not stop the writer.
+        let seq = self.seq.saturating_add(1);
         let stamped = format!(
             "{{\"seq\":{seq},\"prev\":\"{}\"{sep}{rest}",
             crate::hex::encode(&self.hash)

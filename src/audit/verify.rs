@@ -202,7 +202,7 @@ fn record(e: &Entry) -> Option<(u64, [u8; 32], [u8; 32])> {
 /// Whether `next` continues the chain from `from` (`None`: the start of a fresh log).
 fn links(from: Option<&Entry>, next: &Entry) -> bool {
     let link = from.map_or(Link::START, link_of);
-    matches!(record(next), Some((seq, prev, _)) if seq == link.seq + 1 && prev == link.hash)
+    matches!(record(next), Some((seq, prev, _)) if link.seq.checked_add(1) == Some(seq) && prev == link.hash)
 }
 
 /// Whether a line that is no record is the start of the one the writer would write after
@@ -211,7 +211,11 @@ fn torn_after(from: Option<&Entry>, start: &[u8]) -> bool {
     let expected = match from {
         Some(e) => {
             let l = link_of(e);
-            format!("{{\"seq\":{},\"prev\":\"{}\",", l.seq + 1, l.hex())
+            format!(
+                "{{\"seq\":{},\"prev\":\"{}\",",
+                l.seq.saturating_add(1),
+                l.hex()
+            )
         }
         // Before the chain starts nothing is verified: any line cut short is just that.
         None => return !start.is_empty(),
@@ -364,8 +368,10 @@ impl<'a> Walk<'a> {
         let before = self.last.map_or("the start of the log".to_owned(), |l| {
             format!("line {}", self.name(l))
         });
-        let skipped_later = (seq > last_seq + 1)
-            .then(|| self.by_seq.get(&(last_seq + 1)).filter(|&&k| k > i))
+        // A forged seq may be u64::MAX: no arithmetic on seqs may overflow.
+        let want = last_seq.saturating_add(1);
+        let skipped_later = (seq > want)
+            .then(|| self.by_seq.get(&want).filter(|&&k| k > i))
             .flatten();
         if let Some(&later) = skipped_later {
             return self.problem(
@@ -373,7 +379,7 @@ impl<'a> Walk<'a> {
                 Kind::Reordered,
                 format!(
                     "seq {seq} comes before seq {} at line {}",
-                    last_seq + 1,
+                    want,
                     self.name(later)
                 ),
             );
@@ -409,14 +415,14 @@ impl<'a> Walk<'a> {
             return self.problem(
                 i,
                 Kind::Edited,
-                format!("seq {seq} where {} follows {before}", last_seq + 1),
+                format!("seq {seq} where {want} follows {before}"),
             );
         }
-        if seq > last_seq + 1 {
-            let missing = if seq == last_seq + 2 {
-                format!("seq {} is missing", last_seq + 1)
+        if seq > want {
+            let missing = if seq == want.saturating_add(1) {
+                format!("seq {want} is missing")
             } else {
-                format!("seq {}..{} are missing", last_seq + 1, seq - 1)
+                format!("seq {want}..{} are missing", seq - 1)
             };
             return self.problem(i, Kind::Removed, format!("{missing} after {before}"));
         }
@@ -651,6 +657,26 @@ mod tests {
         let v = verify(&[("a".into(), old.into_bytes())], None);
         assert!(v.ok(), "{v:#?}");
         assert_eq!(v.warnings, [Warning::Unchained { file: 0, lines: 1 }]);
+    }
+
+    #[test]
+    fn a_forged_seq_at_the_end_of_the_range_is_named_without_overflow() {
+        let mut lines = log(3);
+        lines.insert(
+            1,
+            format!("{{\"seq\":{},\"prev\":\"{}\"}}\n", u64::MAX, "0".repeat(64)),
+        );
+        assert_eq!(kind_at(&lines).0, 2);
+        let max = Link {
+            seq: u64::MAX,
+            hash: GENESIS,
+        };
+        let (after, _) = max.stamp("{}");
+        let v = check(&[
+            format!("{{\"seq\":{},\"prev\":\"{}\"}}\n", u64::MAX, "1".repeat(64)),
+            after,
+        ]);
+        assert!(v.problem.is_some(), "{v:#?}");
     }
 
     #[test]
