@@ -88,6 +88,43 @@ pub enum Command {
         #[arg(long, requires = "docker")]
         full_uri: bool,
     },
+    /// Check the audit log's chain (verify) or print its records (show).
+    Audit {
+        /// verify or show.
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+/// `credvend audit` actions.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's chain: exit 0 with the count of records, or name the first line
+    /// that was edited, removed, reordered or inserted.
+    Verify {
+        /// Files to check, oldest first (default: the configured log and its rotated files).
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// A checkpoint from the daemon's log (`audit checkpoint seq=SEQ hash=HASH`): the
+        /// record with that seq must be there with that hash.
+        #[arg(long, value_name = "SEQ:HASH")]
+        checkpoint: Option<String>,
+    },
+    /// Print the audit log's records as lines for people, oldest first.
+    Show {
+        /// Only records from this time on: RFC 3339, or a duration back from now (30m, 1h, 2d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records of this profile.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Only requests of this client: uid, pid, user, container name or id prefix, or IP.
+        #[arg(long, value_name = "CLIENT")]
+        client: Option<String>,
+        /// Files to read, oldest first (default: the configured log and its rotated files).
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `credvend network` actions.

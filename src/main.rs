@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use credvend::causes::Causes;
-use credvend::cli::{Cli, Command, NetworkArg};
+use credvend::cli::{AuditCommand, Cli, Command, NetworkArg};
 use credvend::commands::EnvForm;
 use credvend::config::{Config, DefaultPaths};
 use credvend::env::Env;
@@ -48,6 +48,34 @@ struct Done {
 impl From<String> for Done {
     fn from(text: String) -> Self {
         Self { text, ok: true }
+    }
+}
+
+/// `credvend audit verify | show`.
+fn audit(config: &Config, action: AuditCommand) -> Result<Done, Box<dyn Error>> {
+    use credvend::commands::audit;
+    match action {
+        AuditCommand::Verify { files, checkpoint } => {
+            let checked = audit::verify(config, &files, checkpoint.as_deref())?;
+            Ok(Done {
+                text: checked.text,
+                ok: checked.ok,
+            })
+        }
+        AuditCommand::Show {
+            since,
+            profile,
+            client,
+            files,
+        } => {
+            let options = audit::ShowOptions {
+                files,
+                since,
+                profile,
+                client,
+            };
+            Ok(audit::show(config, &credvend::clock::SystemClock, &options)?.into())
+        }
     }
 }
 
@@ -115,6 +143,7 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
             };
             commands::env(&config, &env, profile.as_deref(), form)?
         }
+        Command::Audit { action } => return audit(&config, action),
     };
     Ok(text.into())
 }

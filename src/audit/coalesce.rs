@@ -68,6 +68,7 @@ impl Coalescer {
                 access_key_id,
                 expiration,
                 request_id,
+                source_identity,
             } => {
                 return Some(Record::Issued {
                     time: at,
@@ -77,6 +78,7 @@ impl Coalescer {
                     access_key_id,
                     expiration,
                     request_id,
+                    source_identity,
                 });
             }
             AuditEvent::Served {
@@ -360,6 +362,7 @@ mod tests {
             access_key_id: "ASIAEXAMPLE".into(),
             expiration: at(3600.0),
             request_id: Some("req-1".into()),
+            source_identity: None,
         };
         for i in 0..3 {
             let out = feed(&mut c, at(f64::from(i)), issued.clone());

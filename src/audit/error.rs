@@ -26,6 +26,14 @@ pub enum AuditError {
         /// The cause.
         source: io::Error,
     },
+    /// The last record of the existing files could not be read, so the chain cannot go on.
+    #[error("cannot read audit log {path} to continue its chain")]
+    Resume {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// The writer thread could not start.
     #[error("cannot start the audit writer")]
     Spawn(#[source] io::Error),

@@ -27,6 +27,8 @@ pub enum AuditEvent {
         expiration: OffsetDateTime,
         /// STS request id.
         request_id: Option<String>,
+        /// The `SourceIdentity` sent (`aws.source_identity`), if any.
+        source_identity: Option<String>,
     },
     /// A client received credentials.
     Served {

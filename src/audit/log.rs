@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::chain::{self, Link};
 use super::error::AuditError;
 use super::event::AuditEvent;
 use super::file::{FsLogFile, LogFile};
@@ -24,7 +25,8 @@ use super::sink::AuditSink;
 use super::writer::Writer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{
-    AuditSettings, DEFAULT_AUDIT_COALESCE, DEFAULT_AUDIT_KEEP_FILES, DEFAULT_AUDIT_MAX_FILE_BYTES,
+    AuditSettings, DEFAULT_AUDIT_CHECKPOINT, DEFAULT_AUDIT_COALESCE, DEFAULT_AUDIT_KEEP_FILES,
+    DEFAULT_AUDIT_MAX_FILE_BYTES,
 };
 
 /// Events the queue holds. At [`BATCH_PAUSE`] between drains that is room for well over a
@@ -70,6 +72,7 @@ impl From<&Path> for AuditSettings {
             max_file_bytes: DEFAULT_AUDIT_MAX_FILE_BYTES,
             keep_files: DEFAULT_AUDIT_KEEP_FILES,
             coalesce: DEFAULT_AUDIT_COALESCE,
+            checkpoint: DEFAULT_AUDIT_CHECKPOINT,
         }
     }
 }
@@ -103,23 +106,41 @@ impl AuditLog {
         let settings = settings.into();
         let path = settings.path.clone().ok_or(AuditError::Disabled)?;
         let file = FsLogFile::open(&path, settings.keep_files)?;
-        Self::start(&settings, path, file, clock, QUEUE_CAPACITY)
+        let link =
+            chain::resume(&path, settings.keep_files).map_err(|source| AuditError::Resume {
+                path: path.clone(),
+                source,
+            })?;
+        if link.seq > 0 {
+            tracing::info!(
+                target: "credvend::audit",
+                path = %path.display(),
+                "audit log continues after seq={} hash={}",
+                link.seq,
+                link.hex()
+            );
+        }
+        Self::start(&settings, path, file, clock, QUEUE_CAPACITY, link)
     }
 
-    /// The log on `file`, with a queue of `capacity` (tests make it small).
+    /// The log on `file`, with a queue of `capacity` (tests make it small), continuing the
+    /// chain after `link`.
     pub(super) fn start<F: LogFile + 'static>(
         settings: &AuditSettings,
         path: PathBuf,
         file: F,
         clock: Arc<dyn Clock>,
         capacity: usize,
+        link: Link,
     ) -> Result<Self, AuditError> {
         let writer = Writer::new(
             file,
             path.clone(),
             settings.max_file_bytes,
             settings.coalesce,
-        );
+        )
+        .resuming(link)
+        .checkpoint_every(settings.checkpoint);
         let (sender, receiver) = mpsc::sync_channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
         let totals = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
@@ -327,6 +348,7 @@ mod tests {
             access_key_id: "ASIAEXAMPLE".into(),
             expiration: datetime!(2026-11-22 11:00:00.9 UTC),
             request_id: None,
+            source_identity: None,
         });
         log.record(served(5000));
         drop(log);
@@ -353,6 +375,12 @@ mod tests {
         assert_eq!(got[1]["access_key_id"], "ASIAEXAMPLE");
         assert_eq!(got[2]["event"], "denied");
         assert_eq!(got[2]["reason"], "InvalidAuthorization");
+        // The second open continued the chain of the first.
+        let seqs: Vec<_> = got.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let bytes = std::fs::read(&path).unwrap();
+        let verdict = crate::audit::verify(&[("a".into(), bytes)], None);
+        assert!(verdict.ok() && verdict.records == 3, "{verdict:#?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -477,7 +505,7 @@ mod tests {
         };
         let settings = AuditSettings::from(path.as_path());
         let clock = Arc::new(ManualClock::new(datetime!(2026-11-22 10:00 UTC)));
-        let log = AuditLog::start(&settings, path.clone(), file, clock, 4).unwrap();
+        let log = AuditLog::start(&settings, path.clone(), file, clock, 4, Link::START).unwrap();
         log.record(denied([10, 0, 0, 1]));
         let mut waiting = gate.waiting.lock().unwrap();
         while !*waiting {

@@ -12,9 +12,12 @@
 //! - `coalesce`: repeated `served` / `denied` events -> one record per key and interval.
 //! - `record`: the records and their JSON lines; `caller`: their `caller` object.
 //! - `writer`: records onto the file: rotation, failed and short writes, `lost` counts.
+//! - `chain`: `seq` and `prev` on every line, and finding the last record again on open.
+//! - `verify`: checking files against the chain and a checkpoint (`credvend audit verify`).
 //! - `file`, `rotate`: the file behind a small trait (tests make it fail), and renaming.
 
 mod caller;
+pub(crate) mod chain;
 mod coalesce;
 mod error;
 mod event;
@@ -23,9 +26,12 @@ mod log;
 mod record;
 mod rotate;
 mod sink;
+mod verify;
 mod writer;
 
 pub use error::AuditError;
 pub use event::AuditEvent;
 pub use log::AuditLog;
+pub use rotate::log_files;
 pub use sink::{AuditSink, NoAudit};
+pub use verify::{CheckpointResult, Kind, Loc, Problem, Verdict, Warning, verify};

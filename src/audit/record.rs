@@ -78,6 +78,7 @@ pub(super) enum Record {
         access_key_id: String,
         expiration: OffsetDateTime,
         request_id: Option<String>,
+        source_identity: Option<String>,
     },
     /// Served or denied requests.
     Requests {
@@ -110,6 +111,7 @@ impl Record {
                 access_key_id,
                 expiration,
                 request_id,
+                source_identity,
             } => serde_json::to_string(&IssuedLine {
                 time: rfc3339(*time),
                 event: "issued",
@@ -119,6 +121,7 @@ impl Record {
                 access_key_id,
                 expiration: format_timestamp(*expiration),
                 request_id: request_id.as_deref(),
+                source_identity: source_identity.as_deref(),
             }),
             Self::Requests { time, requests: r } => {
                 let (event, client, caller, listener, profile, access_key_id, reason) = match &r.key
@@ -197,6 +200,7 @@ struct IssuedLine<'a> {
     access_key_id: &'a str,
     expiration: String,
     request_id: Option<&'a str>,
+    source_identity: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -254,6 +258,7 @@ mod tests {
             access_key_id: "ASIAEXAMPLE".into(),
             expiration: datetime!(2026-11-22 11:00:00.9 UTC),
             request_id: None,
+            source_identity: Some("alice".into()),
         };
         let line = r.line();
         assert!(line.starts_with(r#"{"time":"2026-11-22T10:00:00.5Z","event":"issued""#));
@@ -261,6 +266,7 @@ mod tests {
         assert_eq!(v["expiration"], "2026-11-22T11:00:00Z");
         assert_eq!(v["role_arn"], "arn:aws:iam::123456789012:role/dev");
         assert!(v["request_id"].is_null());
+        assert_eq!(v["source_identity"], "alice");
         assert_eq!(r.events(), 1);
     }
 

@@ -37,6 +37,20 @@ pub(super) fn shift(path: &Path, keep: u32) -> io::Result<()> {
     rename(path, &numbered(path, 1))
 }
 
+/// The log at `path` and its rotated files that exist, oldest first: `path.K` ... `path.1`,
+/// `path`, looking no further than `keep` and stopping at the first number missing. This is
+/// the order of the chain.
+#[must_use]
+pub fn log_files(path: &Path, keep: u32) -> Vec<PathBuf> {
+    let mut rotated: Vec<PathBuf> = (1..=keep)
+        .map(|n| numbered(path, n))
+        .take_while(|p| p.exists())
+        .collect();
+    rotated.reverse();
+    rotated.extend(Some(path.to_owned()).filter(|p| p.exists()));
+    rotated
+}
+
 /// A file already gone is fine: an earlier, interrupted shift may have moved it.
 fn rename(from: &Path, to: &Path) -> io::Result<()> {
     match fs::rename(from, to) {
@@ -106,6 +120,25 @@ mod tests {
         shift(&log, u32::MAX).unwrap();
         assert_eq!(contents(&numbered(&log, 2)).as_deref(), Some("a\n"));
         assert_eq!(contents(&numbered(&log, 1)).as_deref(), Some("b\n"));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn log_files_are_the_existing_ones_oldest_first() {
+        let dir = temp_dir("audit-rotate");
+        let log = dir.join("audit.jsonl");
+        assert!(log_files(&log, 5).is_empty());
+        for name in [
+            "audit.jsonl",
+            "audit.jsonl.1",
+            "audit.jsonl.2",
+            "audit.jsonl.4",
+        ] {
+            fs::write(dir.join(name), "x\n").unwrap();
+        }
+        let want = [numbered(&log, 2), numbered(&log, 1), log.clone()];
+        assert_eq!(log_files(&log, 5), want, "stops at the missing .3");
+        assert_eq!(log_files(&log, 1), want[1..]);
         fs::remove_dir_all(dir).unwrap();
     }
 }

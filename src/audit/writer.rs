@@ -5,6 +5,13 @@
 //! - A write that fails, short or whole, is undone: the file is cut back to its last whole
 //!   line. If even that fails, the next line starts with `\n`, so records never glue together
 //!   (the fragment stays as one line no JSON reader accepts).
+//! - The chain: each line gets the next `seq` and the hash of the line before as `prev`
+//!   (see `chain`), as it is written; a write that fails and is cut back does not advance it,
+//!   and a fragment that stays is skipped by the next record.
+//! - Checkpoints: the last record's seq and hash go to the daemon's own log (target
+//!   `credvend::audit`) `checkpoint_every` after the first record not yet covered, before a
+//!   rotation, and when the log closes, so that someone who rewrites the file and its chain
+//!   is caught by `credvend audit verify --checkpoint`.
 //! - What could not be written is counted, with the events the writer's queue refused. The
 //!   outage is logged when it starts and then at most once per interval, with the count so
 //!   far; once a write works again a `lost` record with the counts goes first.
@@ -17,6 +24,7 @@ use std::path::PathBuf;
 
 use time::{Duration, OffsetDateTime};
 
+use super::chain::Link;
 use super::coalesce::{self, Coalescer};
 use super::event::AuditEvent;
 use super::file::LogFile;
@@ -43,6 +51,14 @@ pub(super) struct Writer<F> {
     rotation_reported: Option<OffsetDateTime>,
     /// Lines written and events lost since start, for the metrics page.
     totals: (u64, u64),
+    /// The last record written.
+    link: Link,
+    /// The seq the last checkpoint named.
+    checkpointed: u64,
+    /// How long after the first record it does not cover a checkpoint is logged.
+    checkpoint_every: Duration,
+    /// When the next checkpoint is due (`None`: nothing new to cover).
+    checkpoint_due: Option<OffsetDateTime>,
 }
 
 impl<F> fmt::Debug for Writer<F> {
@@ -76,7 +92,27 @@ impl<F: LogFile> Writer<F> {
             reported: None,
             rotation_reported: None,
             totals: (0, 0),
+            link: Link::START,
+            checkpointed: 0,
+            checkpoint_every: Duration::try_from(crate::config::DEFAULT_AUDIT_CHECKPOINT)
+                .unwrap_or(Duration::MINUTE),
+            checkpoint_due: None,
         }
+    }
+
+    /// Continues the chain after `link` (the last record already in the files).
+    #[must_use]
+    pub(super) fn resuming(mut self, link: Link) -> Self {
+        self.link = link;
+        self.checkpointed = link.seq;
+        self
+    }
+
+    /// Checkpoints at most `every` after the first record not yet covered.
+    #[must_use]
+    pub(super) fn checkpoint_every(mut self, every: std::time::Duration) -> Self {
+        self.checkpoint_every = coalesce::window(every);
+        self
     }
 
     /// Lines written and events lost since start.
@@ -104,6 +140,9 @@ impl<F: LogFile> Writer<F> {
         if let Err(e) = self.write_lost(now) {
             self.report(now, &e);
         }
+        if self.checkpoint_due.is_some_and(|due| now >= due) {
+            self.checkpoint();
+        }
     }
 
     /// Shutdown: everything counted is written (or counted as lost, and said so).
@@ -119,11 +158,30 @@ impl<F: LogFile> Writer<F> {
                 "audit log closed with events lost"
             );
         }
+        self.checkpoint();
     }
 
     /// When the writer next has something to do without a new event.
     pub(super) fn next_due(&self) -> Option<OffsetDateTime> {
-        self.coalescer.next_due()
+        match (self.coalescer.next_due(), self.checkpoint_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Logs the last record's seq and hash, if records were written since the last time.
+    fn checkpoint(&mut self) {
+        self.checkpoint_due = None;
+        if self.link.seq == self.checkpointed {
+            return;
+        }
+        self.checkpointed = self.link.seq;
+        tracing::info!(
+            target: "credvend::audit",
+            "audit checkpoint seq={} hash={}",
+            self.link.seq,
+            self.link.hex()
+        );
     }
 
     /// Whether a `lost` record waits for the file to work again (worth retrying soon).
@@ -206,6 +264,7 @@ impl<F: LogFile> Writer<F> {
     /// Appends `line` whole, rotating first if it would not fit; on failure the file is as
     /// before (or, if it cannot be cut back, the next line starts on a line of its own).
     fn write_line(&mut self, now: OffsetDateTime, line: &str) -> io::Result<()> {
+        let (line, link) = self.link.stamp(line);
         let needed = line.len() as u64 + u64::from(self.open_line);
         if self.len > 0 && self.len.saturating_add(needed) > self.max_file_bytes {
             self.rotate(now);
@@ -233,6 +292,10 @@ impl<F: LogFile> Writer<F> {
         self.len += buf.len() as u64;
         self.open_line = false;
         self.totals.0 += 1;
+        self.link = link;
+        if self.checkpoint_due.is_none() {
+            self.checkpoint_due = Some(now + self.checkpoint_every);
+        }
         Ok(())
     }
 
@@ -249,6 +312,8 @@ impl<F: LogFile> Writer<F> {
     }
 
     fn rotate(&mut self, now: OffsetDateTime) {
+        // The file about to be moved aside ends with the record this names.
+        self.checkpoint();
         match self.file.rotate() {
             Ok(()) => {
                 self.len = 0;
@@ -302,6 +367,7 @@ mod tests {
             access_key_id: "ASIAEXAMPLE".into(),
             expiration: T0 + Duration::hours(1),
             request_id: None,
+            source_identity: None,
         }
     }
 
@@ -401,7 +467,7 @@ mod tests {
         let dir = temp_dir("audit-writer");
         let path = dir.join("audit.jsonl");
         let file = FsLogFile::open(&path, 3).unwrap();
-        let mut w = Writer::new(file, path.clone(), 2000, MINUTE);
+        let mut w = Writer::new(file, path.clone(), 3000, MINUTE);
         for n in 0..100 {
             w.handle(at(0), issued(n));
         }
@@ -418,7 +484,7 @@ mod tests {
         ] {
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(
-                text.len() <= 2000,
+                text.len() <= 3000,
                 "{} has {} bytes",
                 file.display(),
                 text.len()
@@ -433,7 +499,7 @@ mod tests {
             .map(|n| serde_json::Value::from(format!("profile-{n:05}")))
             .collect();
         assert_eq!(seen, want);
-        assert!(seen.len() > 20, "four files of 2000 bytes hold more");
+        assert!(seen.len() > 20, "four files of 3000 bytes hold more");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -455,7 +521,7 @@ mod tests {
 
     #[test]
     fn a_short_write_on_a_full_disk_is_cut_back_and_a_lost_record_follows_recovery() {
-        let disk = FakeDisk::with_free(300);
+        let disk = FakeDisk::with_free(500);
         let mut w = Writer::new(disk.clone(), "audit.jsonl".into(), u64::MAX, MINUTE);
         w.handle(at(0), issued(0)); // fits
         w.handle(at(1), issued(1)); // goes in short, then ENOSPC: cut back
@@ -482,7 +548,7 @@ mod tests {
 
     #[test]
     fn a_fragment_that_cannot_be_cut_off_is_ended_before_the_next_record() {
-        let disk = FakeDisk::with_free(300);
+        let disk = FakeDisk::with_free(500);
         disk.0.lock().unwrap().truncate_fails = true;
         let mut w = Writer::new(disk.clone(), "audit.jsonl".into(), u64::MAX, MINUTE);
         w.handle(at(0), issued(0));
@@ -595,5 +661,173 @@ mod tests {
         assert_eq!(got[1]["count"], 9);
         assert!(got[1].get("port").is_none(), "nine ports: none shown");
         assert_eq!(got[1]["time"], "2026-11-22T10:00:02Z");
+    }
+
+    /// The files of the log at `path`, oldest first, as `verify` takes them.
+    fn files(path: &std::path::Path, keep: u32) -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<_> = (1..=keep).rev().map(|n| numbered(path, n)).collect();
+        all.push(path.to_owned());
+        all.into_iter()
+            .filter_map(|p| Some((p.display().to_string(), std::fs::read(&p).ok()?)))
+            .collect()
+    }
+
+    #[test]
+    fn the_chain_runs_across_rotations_failed_writes_and_lost_records() {
+        let dir = temp_dir("audit-writer");
+        let path = dir.join("audit.jsonl");
+        let file = FsLogFile::open(&path, 20).unwrap();
+        let mut w = Writer::new(file, path.clone(), 2000, MINUTE);
+        for n in 0..30 {
+            w.handle(at(0), issued(n));
+        }
+        w.finish(at(1), 3); // a `lost` record for queue drops, chained too
+        let verdict = crate::audit::verify(&files(&path, 20), None);
+        assert!(verdict.ok(), "{verdict:#?}");
+        assert_eq!(verdict.records, 31);
+        assert_eq!(verdict.first_seq, Some(1));
+        assert!(numbered(&path, 5).exists(), "it did rotate");
+        // The first record of each file links to the last of the one before.
+        let first_live = std::fs::read_to_string(&path).unwrap();
+        let last_before = std::fs::read_to_string(numbered(&path, 1)).unwrap();
+        let last_before = last_before.lines().last().unwrap();
+        let want = crate::hex::encode(&crate::audit::chain::hash(last_before.as_bytes()));
+        assert_eq!(records(&first_live)[0]["prev"], want.as_str());
+        std::fs::remove_dir_all(dir).unwrap();
+
+        // A failed write, cut back or left as a fragment, does not advance the chain.
+        for truncate_fails in [false, true] {
+            let disk = FakeDisk::with_free(500);
+            disk.0.lock().unwrap().truncate_fails = truncate_fails;
+            let mut w = Writer::new(disk.clone(), "audit.jsonl".into(), u64::MAX, MINUTE);
+            w.handle(at(0), issued(0));
+            w.handle(at(1), issued(1)); // short, then ENOSPC
+            disk.set_free(100_000);
+            w.handle(at(2), issued(2)); // the `lost` record, then this one
+            let text = disk.text();
+            let verdict = crate::audit::verify(&[("a".into(), text.clone().into_bytes())], None);
+            assert!(verdict.ok(), "{verdict:#?}\n{text}");
+            assert_eq!(verdict.records, 3, "{text}");
+            let torn = usize::from(truncate_fails);
+            assert_eq!(verdict.warnings.len(), torn, "{verdict:#?}");
+        }
+    }
+
+    #[test]
+    fn checkpoints_come_after_the_interval_at_rotation_and_at_close_when_there_is_news() {
+        let disk = FakeDisk::with_free(1_000_000);
+        let mut w = Writer::new(disk.clone(), "audit.jsonl".into(), u64::MAX, MINUTE)
+            .checkpoint_every(std::time::Duration::from_secs(300));
+        let logs = logs_of(|| {
+            w.tick(at(0), 0);
+            w.handle(at(10), issued(0));
+            assert_eq!(
+                w.next_due(),
+                Some(at(310)),
+                "due 5 minutes after the record"
+            );
+            w.handle(at(20), issued(1));
+            w.tick(at(309), 0);
+            w.tick(at(310), 0); // seq 2
+            w.tick(at(900), 0); // nothing new
+            w.handle(at(901), issued(2));
+            w.finish(at(902), 0); // seq 3
+            w.finish(at(903), 0); // nothing new
+        });
+        let lines = records(&disk.text());
+        let checkpoints: Vec<_> = logs
+            .lines()
+            .filter(|l| l.contains("audit checkpoint"))
+            .collect();
+        assert_eq!(checkpoints.len(), 2, "{logs}");
+        for (line, record) in checkpoints.iter().zip([&lines[1], &lines[2]]) {
+            assert!(line.contains(&format!("seq={}", record["seq"])), "{line}");
+            assert!(line.contains("credvend::audit"), "{line}");
+        }
+        let raw = disk.text();
+        let third = raw.lines().nth(2).unwrap();
+        let hash = crate::hex::encode(&crate::audit::chain::hash(third.as_bytes()));
+        assert!(
+            checkpoints[1].ends_with(&format!("audit checkpoint seq=3 hash={hash}")),
+            "{}",
+            checkpoints[1]
+        );
+
+        // Rotation: the file moved aside ends with the record the checkpoint names.
+        let dir = temp_dir("audit-writer");
+        let path = dir.join("audit.jsonl");
+        let file = FsLogFile::open(&path, 2).unwrap();
+        let mut w = Writer::new(file, path.clone(), 500, MINUTE);
+        let logs = logs_of(|| {
+            w.handle(at(0), issued(0));
+            w.handle(at(1), issued(1)); // rotates first
+        });
+        let moved = std::fs::read_to_string(numbered(&path, 1)).unwrap();
+        let hash = crate::hex::encode(&crate::audit::chain::hash(moved.trim_end().as_bytes()));
+        assert!(
+            logs.contains(&format!("audit checkpoint seq=1 hash={hash}")),
+            "{logs}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_line_stays_and_the_next_record_links_to_the_last_whole_one() {
+        let dir = temp_dir("audit-writer");
+        let path = dir.join("audit.jsonl");
+        let file = FsLogFile::open(&path, 2).unwrap();
+        let mut w = Writer::new(file, path.clone(), u64::MAX, MINUTE);
+        w.handle(at(0), issued(0));
+        drop(w);
+        let whole = std::fs::read_to_string(&path).unwrap();
+        let (torn, _) = crate::audit::chain::resume(&path, 2)
+            .unwrap()
+            .stamp("{\"time\":\"x\"}");
+        std::fs::write(&path, format!("{whole}{}", &torn[..60])).unwrap();
+
+        let link = crate::audit::chain::resume(&path, 2).unwrap();
+        assert_eq!(link.seq, 1);
+        let file = FsLogFile::open(&path, 2).unwrap();
+        let mut w = Writer::new(file, path.clone(), u64::MAX, MINUTE).resuming(link);
+        w.handle(at(1), issued(1));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let verdict = crate::audit::verify(&files(&path, 2), None);
+        assert!(verdict.ok(), "{verdict:#?}");
+        assert_eq!(verdict.records, 2);
+        assert_eq!(
+            verdict.warnings,
+            [crate::audit::Warning::Torn(crate::audit::Loc {
+                file: 0,
+                line: 2
+            })]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_record_missing_only_its_newline_is_linked_to_and_ended() {
+        let dir = temp_dir("audit-writer");
+        let path = dir.join("audit.jsonl");
+        let mut w = Writer::new(
+            FsLogFile::open(&path, 2).unwrap(),
+            path.clone(),
+            u64::MAX,
+            MINUTE,
+        );
+        w.handle(at(0), issued(0));
+        w.handle(at(0), issued(1));
+        drop(w);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.trim_end()).unwrap();
+        let link = crate::audit::chain::resume(&path, 2).unwrap();
+        assert_eq!(link.seq, 2);
+        let file = FsLogFile::open(&path, 2).unwrap();
+        let mut w = Writer::new(file, path.clone(), u64::MAX, MINUTE).resuming(link);
+        w.handle(at(1), issued(2));
+        let verdict = crate::audit::verify(&files(&path, 2), None);
+        assert!(verdict.ok() && verdict.warnings.is_empty(), "{verdict:#?}");
+        assert_eq!(verdict.records, 3);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

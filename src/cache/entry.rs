@@ -574,6 +574,7 @@ mod tests {
                 expiration: Some(expires),
             },
             request_id: None,
+            source_identity: None,
         }
     }
 

@@ -102,6 +102,7 @@ impl Inner {
                 access_key_id: step.access_key_id().to_owned(),
                 expiration,
                 request_id: step.request_id.clone(),
+                source_identity: step.source_identity.clone(),
             });
         }
     }

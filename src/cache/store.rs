@@ -953,8 +953,10 @@ mod tests {
                 access_key_id,
                 expiration,
                 request_id,
+                source_identity,
             } => {
                 assert_eq!(profile, "b");
+                assert_eq!(source_identity, &None);
                 assert_eq!(role_arn.as_deref(), Some("arn:aws:iam::2:role/b"));
                 assert!(session_name.as_deref().unwrap().starts_with("credvend-"));
                 assert_eq!(access_key_id, key(&served));

@@ -1,8 +1,9 @@
 //! The one-shot subcommands (`check`, `profiles`, `env`, `credential-process`, `doctor`,
-//! `import-keys`, `status`, `refresh`); `serve` lives in `daemon`.
+//! `import-keys`, `status`, `refresh`, `audit`); `serve` lives in `daemon`.
 //!
 //! Each returns text for stdout or a [`CommandError`]; `main` prints and picks the exit code.
 
+pub mod audit;
 mod check;
 mod credential_process;
 mod doctor;

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::check::{
-    ListenAt, check_listeners, check_profile, check_region, check_session_name, check_url, listen,
-    networks, positive,
+    ListenAt, check_listeners, check_profile, check_region, check_session_name,
+    check_source_identity, check_url, listen, networks, positive,
 };
 use super::error::ConfigError;
-use super::raw::{RawAudit, RawAws, RawCache, RawConfig, RawDocker, RawEcs, RawImds, RawServer};
+use super::raw::{
+    RawAudit, RawAws, RawCache, RawConfig, RawDocker, RawEcs, RawImds, RawServer, RawSts,
+};
 use super::settings::*;
 use super::users::{AllowedUsers, allowed_users, system_lookup};
 use crate::env::Env;
@@ -38,7 +40,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         }
         other => other.clone(),
     };
-    let aws = aws(&raw.aws, env)?;
+    let aws = aws(&raw.aws, &raw.sts, env)?;
     let cache = cache(&raw.cache)?;
     let server = server(&raw.server)?;
     // No [[imds]] at all means one listener with every default.
@@ -149,7 +151,8 @@ fn state_dir(raw: Option<&str>, defaults: &DefaultPaths, env: &Env) -> Result<Pa
     Ok(dir)
 }
 
-fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
+/// `[aws]`, with `[sts]` (what the calls carry) folded in: minting reads both.
+fn aws(raw: &RawAws, sts: &RawSts, env: &Env) -> Result<AwsSettings> {
     let home = env.home();
     // The files: credvend's own setting wins, then the SDKs' variable, then the SDK default.
     // The file must win: `credvend env` points client shells' AWS_SHARED_CREDENTIALS_FILE at
@@ -213,6 +216,25 @@ fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
         .clone()
         .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.into());
     check_session_name("aws.role_session_name", &role_session_name)?;
+    let source_identity = match sts.source_identity.as_deref() {
+        None => None,
+        Some(SOURCE_IDENTITY_USER) => {
+            let user = env.get("USER").ok_or_else(|| {
+                invalid(
+                    "sts.source_identity",
+                    "\"$USER\" stands for the daemon's user name, but $USER is not set",
+                )
+            })?;
+            let named = check_source_identity("sts.source_identity", user);
+            Some(named.map_err(|_| {
+                invalid(
+                    "sts.source_identity",
+                    format!("\"$USER\" is {user:?}, which STS does not take as a SourceIdentity (2 to 64 of letters, digits and _+=,.@-)"),
+                )
+            })?)
+        }
+        Some(value) => Some(check_source_identity("sts.source_identity", value)?),
+    };
     Ok(AwsSettings {
         config_file,
         credentials_file,
@@ -229,6 +251,7 @@ fn aws(raw: &RawAws, env: &Env) -> Result<AwsSettings> {
         max_attempts,
         duration_seconds,
         role_session_name,
+        source_identity,
         default_profile: env.get(ENV_PROFILE).unwrap_or(DEFAULT_PROFILE).to_owned(),
     })
 }
@@ -470,6 +493,11 @@ fn audit(raw: &RawAudit, state_dir: &Path, home: Option<&str>) -> Result<AuditSe
             "audit.coalesce_seconds",
             raw.coalesce_seconds,
             DEFAULT_AUDIT_COALESCE,
+        )?,
+        checkpoint: positive(
+            "audit.checkpoint_seconds",
+            raw.checkpoint_seconds,
+            DEFAULT_AUDIT_CHECKPOINT,
         )?,
     })
 }

@@ -149,6 +149,22 @@ pub(super) fn check_session_name(key: &str, name: &str) -> Result<()> {
     }
 }
 
+/// STS's rule for `SourceIdentity`: 2 to 64 of letters, digits and `_+=,.@-`.
+pub(super) fn check_source_identity(key: &str, value: &str) -> Result<String> {
+    let ok = (2..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(invalid(
+            key,
+            format!("{value:?} must be 2 to 64 characters of letters, digits and _+=,.@-"),
+        ))
+    }
+}
+
 /// Profile names end up in URL paths (`/role/<profile>`, `security-credentials/<role>`).
 pub(super) fn check_profile(key: &str, name: &str) -> Result<()> {
     if name.is_empty() {

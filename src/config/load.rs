@@ -454,6 +454,30 @@ mod tests {
     }
 
     #[test]
+    fn source_identity_is_a_name_or_the_daemons_user() {
+        assert_eq!(parse("").unwrap().aws.source_identity, None);
+        let c = parse("[sts]\nsource_identity = \"ci-runner@host\"\n").unwrap();
+        assert_eq!(c.aws.source_identity.as_deref(), Some("ci-runner@host"));
+        let user = "[sts]\nsource_identity = \"$USER\"\n";
+        let c = parse_env(user, &env(&[("USER", "alice")])).unwrap();
+        assert_eq!(c.aws.source_identity.as_deref(), Some("alice"));
+        let (key, line, message) = invalid(parse(user));
+        assert_eq!((key.as_str(), line), ("sts.source_identity", Some(2)));
+        assert!(message.contains("$USER is not set"), "{message}");
+        let (_, _, message) = invalid(parse_env(user, &env(&[("USER", "a")])));
+        assert!(message.contains("\"$USER\" is \"a\""), "{message}");
+        let (key, line, message) = invalid(parse("[sts]\nsource_identity = \"a b\"\n"));
+        assert_eq!((key.as_str(), line), ("sts.source_identity", Some(2)));
+        assert!(message.contains("2 to 64"), "{message}");
+        let c = parse("[audit]\ncheckpoint_seconds = 30\n").unwrap();
+        assert_eq!(c.audit.checkpoint, Duration::from_secs(30));
+        assert_eq!(
+            invalid(parse("[audit]\ncheckpoint_seconds = 0\n")).0,
+            "audit.checkpoint_seconds"
+        );
+    }
+
+    #[test]
     fn disabled_sections_and_an_empty_imds_list_mean_none() {
         let c =
             parse("imds = []\n[ecs]\nenabled = false\nprofiles = []\n[audit]\nenabled = false\n")

@@ -15,6 +15,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) aws: RawAws,
     #[serde(default)]
+    pub(super) sts: RawSts,
+    #[serde(default)]
     pub(super) cache: RawCache,
     #[serde(default)]
     pub(super) server: RawServer,
@@ -51,6 +53,13 @@ pub(super) struct RawAws {
     pub(super) max_attempts: Option<u32>,
     pub(super) duration_seconds: Option<u32>,
     pub(super) role_session_name: Option<String>,
+}
+
+/// `[sts]`: what every STS call carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSts {
+    pub(super) source_identity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +117,7 @@ pub(super) struct RawAudit {
     pub(super) max_file_bytes: Option<u64>,
     pub(super) keep_files: Option<u32>,
     pub(super) coalesce_seconds: Option<u64>,
+    pub(super) checkpoint_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -91,6 +91,10 @@ pub const DEFAULT_AUDIT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_AUDIT_KEEP_FILES: u32 = 5;
 /// Identical `served` / `denied` events within this are one record with a count.
 pub const DEFAULT_AUDIT_COALESCE: Duration = Duration::from_secs(60);
+/// How often (at most) the audit log's last seq and hash are written to the daemon's log.
+pub const DEFAULT_AUDIT_CHECKPOINT: Duration = Duration::from_secs(300);
+/// `sts.source_identity` that stands for the daemon's user name (`$USER`).
+pub const SOURCE_IDENTITY_USER: &str = "$USER";
 /// Default `ecs.token_file`, under the state directory.
 pub const ECS_TOKEN_FILE_NAME: &str = "ecs-token";
 /// Default `audit.path`, under the state directory.
@@ -168,6 +172,10 @@ pub struct AwsSettings {
     pub duration_seconds: u32,
     /// `role_session_name`: prefix of session names when the profile sets none.
     pub role_session_name: String,
+    /// `[sts] source_identity`: the `SourceIdentity` every AssumeRole sends (`"$USER"`
+    /// resolved to the daemon's user name), so CloudTrail shows the local user; `None`: not
+    /// sent.
+    pub source_identity: Option<String>,
     /// The profile chosen by `$AWS_PROFILE`, else `default`.
     pub default_profile: String,
 }
@@ -258,6 +266,9 @@ pub struct AuditSettings {
     pub keep_files: u32,
     /// `coalesce_seconds`: identical served/denied events within this are one record.
     pub coalesce: Duration,
+    /// `checkpoint_seconds`: the longest a written record waits to be covered by a checkpoint
+    /// in the daemon's log.
+    pub checkpoint: Duration,
 }
 
 /// `[control]`: the Unix socket of `credvend status` and `credvend refresh`.

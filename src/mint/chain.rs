@@ -111,6 +111,7 @@ impl Ctx<'_> {
                     assumed_role_arn: None,
                     credentials: current,
                     request_id: None,
+                    source_identity: None,
                 }
             } else {
                 session_token(sts, endpoint, chain, aws, &current).await?
@@ -156,6 +157,8 @@ async fn assume(
         role_session_name: session_name.clone(),
         duration_seconds: Some(hop_duration(hop, index, aws)),
         external_id: hop.external_id.clone(),
+        // The same on every hop: STS refuses a chained session whose SourceIdentity changes.
+        source_identity: aws.source_identity.clone(),
         ..AssumeRoleParams::default()
     };
     let assumed = sts
@@ -174,6 +177,7 @@ async fn assume(
         assumed_role_arn: Some(assumed.assumed_role_arn),
         credentials: assumed.credentials,
         request_id: assumed.request_id,
+        source_identity: params.source_identity,
     })
 }
 
@@ -204,6 +208,7 @@ async fn session_token(
         assumed_role_arn: None,
         credentials: token.credentials,
         request_id: token.request_id,
+        source_identity: None,
     })
 }
 
@@ -261,6 +266,33 @@ mod tests {
             },
             ..chain("app", hops)
         }
+    }
+
+    #[tokio::test]
+    async fn a_configured_source_identity_goes_with_every_hop_and_not_with_get_session_token() {
+        let (clock, sts) = fixture();
+        let mut aws = aws_settings();
+        aws.source_identity = Some("alice".into());
+        let two = chain(
+            "b",
+            vec![
+                hop("a", "arn:aws:iam::1:role/a"),
+                hop("b", "arn:aws:iam::2:role/b"),
+            ],
+        );
+        let minted = mint(&sts, &two, &aws, &Env::default(), &*clock)
+            .await
+            .unwrap();
+        let sent: Vec<_> = minted
+            .steps
+            .iter()
+            .map(|s| s.source_identity.as_deref())
+            .collect();
+        assert_eq!(sent, [Some("alice"), Some("alice")]);
+        let minted = mint(&sts, &chain("dev", vec![]), &aws, &Env::default(), &*clock)
+            .await
+            .unwrap();
+        assert_eq!(minted.steps[0].source_identity, None);
     }
 
     #[tokio::test]

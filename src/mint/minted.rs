@@ -35,6 +35,8 @@ pub struct MintedStep {
     pub credentials: Credentials,
     /// The STS request id, when STS sent one.
     pub request_id: Option<String>,
+    /// The `SourceIdentity` sent, for AssumeRole steps when one is configured.
+    pub source_identity: Option<String>,
 }
 
 impl MintedStep {

@@ -463,6 +463,7 @@ mod tests {
             max_attempts: 3,
             duration_seconds: 3600,
             role_session_name: "credvend".into(),
+            source_identity: None,
             default_profile: "default".into(),
         }
     }

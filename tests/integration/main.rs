@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, unreachable_pub)]
 
 mod abuse;
+mod audit_chain;
 mod audit_disk;
 mod callers;
 mod check;
