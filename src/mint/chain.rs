@@ -96,10 +96,10 @@ impl Ctx<'_> {
         resume: Option<Resume>,
         out: &mut Vec<MintedStep>,
     ) -> Result<(), MintError> {
-        let (sts, aws, env, clock) = (self.sts, self.aws, self.env, self.clock);
+        let (sts, aws, clock) = (self.sts, self.aws, self.clock);
         let (first, mut current) = match resume {
             Some(r) => (r.next_hop, r.credentials),
-            None => (0, base_credentials(&chain.base, env)?),
+            None => (0, self.base_credentials(&chain.base).await?),
         };
         if chain.hops.is_empty() {
             let step = if current.is_session() {
@@ -221,14 +221,18 @@ fn base_profile(base: &BaseCredentials) -> &str {
 }
 
 /// The credentials the first step signs with.
-fn base_credentials(base: &BaseCredentials, env: &Env) -> Result<Credentials, MintError> {
-    match base {
-        BaseCredentials::Static { credentials, .. } => Ok(credentials.clone()),
-        BaseCredentials::Environment { profile, .. } => {
-            environment_credentials(env).map_err(|missing| MintError::MissingEnvironment {
-                profile: profile.clone(),
-                missing: missing.to_owned(),
-            })
+impl Ctx<'_> {
+    /// The credentials the first step signs with (or serves as they are, with no hops). Each
+    /// source of `BaseCredentials` has its arm here; sources that run a program or ask a
+    /// service are async.
+    async fn base_credentials(&self, base: &BaseCredentials) -> Result<Credentials, MintError> {
+        match base {
+            BaseCredentials::Static { credentials, .. } => Ok(credentials.clone()),
+            BaseCredentials::Environment { profile, .. } => environment_credentials(self.env)
+                .map_err(|missing| MintError::MissingEnvironment {
+                    profile: profile.clone(),
+                    missing: missing.to_owned(),
+                }),
         }
     }
 }
