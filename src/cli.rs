@@ -73,6 +73,16 @@ pub enum Command {
         #[arg(value_name = "PROFILE")]
         profile: String,
     },
+    /// Hand an MFA code for a profile's device to the running daemon (prompts when CODE is
+    /// not given); every profile on that device is renewed from the new MFA session.
+    Mfa {
+        /// The profile (one with mfa_serial, or built on one).
+        #[arg(value_name = "PROFILE")]
+        profile: String,
+        /// The code the device shows now.
+        #[arg(value_name = "CODE")]
+        code: Option<String>,
+    },
     /// Print the environment a client needs to use the running daemon.
     Env {
         /// The profile to point ECS clients at (default: the first ECS profile).

@@ -128,6 +128,13 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
         }
         Command::Status { json } => runtime.block_on(commands::status(&config, json))?,
         Command::Refresh { profile } => runtime.block_on(commands::refresh(&config, &profile))?,
+        Command::Mfa { profile, code } => {
+            let code = match code {
+                Some(code) => code,
+                None => commands::prompt_mfa_code(&profile)?,
+            };
+            runtime.block_on(commands::mfa(&config, &profile, code))?
+        }
         Command::CredentialProcess { profile } => {
             runtime.block_on(commands::credential_process(&config, &profile))?
         }

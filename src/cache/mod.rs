@@ -8,14 +8,17 @@
 //! - `entry`: one profile's slot (served credentials, kept hops, single flight, failures).
 //! - `policy`: refresh margin, jitter and retry backoff.
 //! - `refresher`: fetch tasks and the background loop.
+//! - `mfa`: `credvend mfa`: a code becomes an MFA session, and its profiles are renewed.
 
 mod entry;
+mod mfa;
 pub mod policy;
 mod refresher;
 mod served;
 mod status;
 mod store;
 
+pub use mfa::{MfaError, MfaOutcome};
 pub use served::{CacheError, CredentialProvider, Served};
 pub use status::{ErrorInfo, ProfileStatus, RefreshError};
 pub use store::{CredentialCache, Reload};

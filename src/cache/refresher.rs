@@ -44,6 +44,7 @@ impl Inner {
                     &self.aws,
                     &self.env,
                     &*self.clock,
+                    &self.mfa,
                     plan.resume.clone(),
                     &mut steps,
                 );

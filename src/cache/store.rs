@@ -5,6 +5,7 @@
 //! fetch in flight: a stalled STS turns into a quick 503 with Retry-After, not a client that
 //! hangs (and retries) for the length of the STS timeouts.
 
+use crate::mint::MfaSessions;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -43,7 +44,7 @@ pub struct Reload {
 /// The per-profile credential cache. Cheap to clone (one shared state).
 #[derive(Clone)]
 pub struct CredentialCache {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 pub(super) struct Inner {
@@ -55,6 +56,8 @@ pub(super) struct Inner {
     pub(super) random: Arc<dyn Random>,
     pub(super) audit: Arc<dyn AuditSink>,
     pub(super) entries: Mutex<BTreeMap<String, Arc<Entry>>>,
+    /// The MFA sessions chains with `mfa_serial` are built on (`credvend mfa` fills them).
+    pub(super) mfa: MfaSessions,
     /// Wakes the refresher when schedules change.
     pub(super) wake: Notify,
 }
@@ -91,6 +94,7 @@ impl CredentialCache {
                 random,
                 audit,
                 entries: Mutex::new(BTreeMap::new()),
+                mfa: MfaSessions::default(),
                 wake: Notify::new(),
             }),
         }
@@ -291,7 +295,7 @@ impl Inner {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn entry(&self, profile: &str) -> Option<Arc<Entry>> {
+    pub(super) fn entry(&self, profile: &str) -> Option<Arc<Entry>> {
         self.lock_entries().get(profile).cloned()
     }
 

@@ -10,9 +10,11 @@ use crate::clock::format_timestamp;
 use crate::clock::{AwsClock, Clock, SystemClock};
 use crate::config::Config;
 use crate::env::Env;
-use crate::mint::{StepKind, mint};
+use crate::mint::{MfaSessions, MintError, StepKind, mint, session_for_code};
+use crate::profile::BaseCredentials;
 use crate::profile::ProfileSet;
 use crate::random::OsRandom;
+use crate::secret::Secret;
 use crate::secret::mask_key_id;
 use crate::sts::Sts;
 use crate::sts::client::StsClient;
@@ -29,7 +31,24 @@ pub async fn check(
     let clock = Arc::new(AwsClock::new(Arc::new(SystemClock)));
     let sts = StsClient::new(&config.aws, clock.clone(), Arc::new(OsRandom))
         .map_err(CommandError::Client)?;
-    let minted = mint(&sts, &chain, &config.aws, env, clock.as_ref()).await?;
+    let mfa = MfaSessions::default();
+    if let (Some(device), BaseCredentials::Static { credentials, .. }) = (&chain.mfa, &chain.base) {
+        // No daemon to wait for: the code is asked for here, on the terminal.
+        let code = Secret::new(super::prompt_mfa_code(name)?);
+        let endpoint = crate::mint::endpoint(&chain, &config.aws).map_err(CommandError::Client)?;
+        let seconds = config.aws.mfa.session_seconds;
+        let (session, _) =
+            session_for_code(&sts, &endpoint, credentials, &device.serial, code, seconds)
+                .await
+                .map_err(|source| {
+                    CommandError::Mint(MintError::GetSessionToken {
+                        profile: device.profile.clone(),
+                        error: Box::new(source),
+                    })
+                })?;
+        mfa.put(&device.serial, session);
+    }
+    let minted = mint(&sts, &chain, &config.aws, env, clock.as_ref(), &mfa).await?;
     let endpoint = &minted.endpoint;
     let identity = sts
         .get_caller_identity(endpoint, &minted.credentials)

@@ -12,6 +12,7 @@ mod import_keys;
 mod local_http;
 mod network;
 mod profiles;
+mod prompt;
 mod status;
 
 pub use check::check;
@@ -22,7 +23,8 @@ pub use import_keys::{ImportError, ImportOptions, OWN_CREDENTIALS_FILE, import_k
 pub use local_http::LocalHttpError;
 pub use network::{ADDRESSES, Action as NetworkAction, LINK, NetworkError, network};
 pub use profiles::profiles;
-pub use status::{ControlCommandError, refresh, status};
+pub use prompt::prompt_mfa_code;
+pub use status::{ControlCommandError, mfa, refresh, status};
 
 use crate::config::ConfigError;
 use crate::mint::MintError;
@@ -72,6 +74,9 @@ pub enum CommandError {
     #[error(transparent)]
     Control(#[from] ControlCommandError),
     /// The config has no listener at all.
+    /// No code could be read from the terminal.
+    #[error("cannot read the MFA code: {0}")]
+    Prompt(#[source] std::io::Error),
     #[error("no IMDS or ECS listener is configured")]
     NoListeners,
 }

@@ -11,7 +11,11 @@ use time::format_description::well_known::Rfc3339;
 
 use super::CommandError;
 use crate::config::Config;
-use crate::control::{self, ControlClientError, ErrorBody, ProfileView, Refreshed, StatusReport};
+use hyper::body::Bytes;
+
+use crate::control::{
+    self, ControlClientError, ErrorBody, MfaCode, MfaStarted, ProfileView, Refreshed, StatusReport,
+};
 
 /// A status answer is immediate.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,6 +79,29 @@ pub async fn refresh(config: &Config, profile: &str) -> Result<String, CommandEr
     ))
 }
 
+/// `credvend mfa PROFILE CODE`: the device's new session, and each profile renewed from it.
+pub async fn mfa(config: &Config, profile: &str, code: String) -> Result<String, CommandError> {
+    let path = format!("/mfa/{}", percent(profile));
+    let body = serde_json::to_vec(&MfaCode { code }).unwrap_or_default();
+    let body = call_with(config, Method::POST, &path, body.into(), REFRESH_TIMEOUT).await?;
+    let started: MfaStarted = parse(StatusCode::OK, &body)?;
+    let ends = started.expiration.as_deref().unwrap_or("-");
+    let mut out = format!("MFA session for {} until {ends}\n", started.serial);
+    for p in &started.profiles {
+        match (&p.error, &p.access_key_id) {
+            (Some(e), _) => {
+                let _ = writeln!(out, "  {}: not renewed: {e}", p.profile);
+            }
+            (None, key) => {
+                let expires = p.expiration.as_deref().unwrap_or("-");
+                let key = key.as_deref().unwrap_or("-");
+                let _ = writeln!(out, "  {}: renewed; key {key} expires {expires}", p.profile);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Asks the daemon; its body when it says 2xx, its error otherwise.
 async fn call(
     config: &Config,
@@ -82,12 +109,23 @@ async fn call(
     uri: &str,
     limit: Duration,
 ) -> Result<String, ControlCommandError> {
+    call_with(config, method, uri, Bytes::new(), limit).await
+}
+
+/// [`call`] with a JSON body.
+async fn call_with(
+    config: &Config,
+    method: Method,
+    uri: &str,
+    body: Bytes,
+    limit: Duration,
+) -> Result<String, ControlCommandError> {
     let path = config
         .control
         .path
         .as_deref()
         .ok_or(ControlClientError::Disabled)?;
-    let answer = control::request(path, method, uri, limit).await?;
+    let answer = control::request_with(path, method, uri, body, limit).await?;
     if answer.status.is_success() {
         return Ok(answer.body);
     }

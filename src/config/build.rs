@@ -40,7 +40,7 @@ pub(super) fn build(raw: RawConfig, defaults: &DefaultPaths, env: &Env) -> Resul
         }
         other => other.clone(),
     };
-    let aws = aws(&raw.aws, &raw.sts, env)?;
+    let aws = aws(&raw.aws, &raw.sts, &raw.mfa, env)?;
     let cache = cache(&raw.cache)?;
     let server = server(&raw.server)?;
     // No [[imds]] at all means one listener with every default.
@@ -152,7 +152,7 @@ fn state_dir(raw: Option<&str>, defaults: &DefaultPaths, env: &Env) -> Result<Pa
 }
 
 /// `[aws]`, with `[sts]` (what the calls carry) folded in: minting reads both.
-fn aws(raw: &RawAws, sts: &RawSts, env: &Env) -> Result<AwsSettings> {
+fn aws(raw: &RawAws, sts: &RawSts, raw_mfa: &super::raw::RawMfa, env: &Env) -> Result<AwsSettings> {
     let home = env.home();
     // The files: credvend's own setting wins, then the SDKs' variable, then the SDK default.
     // The file must win: `credvend env` points client shells' AWS_SHARED_CREDENTIALS_FILE at
@@ -253,6 +253,7 @@ fn aws(raw: &RawAws, sts: &RawSts, env: &Env) -> Result<AwsSettings> {
         role_session_name,
         source_identity,
         default_profile: env.get(ENV_PROFILE).unwrap_or(DEFAULT_PROFILE).to_owned(),
+        mfa: super::mfa::mfa(&raw_mfa)?,
     })
 }
 

@@ -17,11 +17,13 @@ mod error;
 mod ipnet;
 mod load;
 mod locate;
+mod mfa;
 mod raw;
 mod settings;
 mod users;
 
 pub use error::{ConfigError, Position};
 pub use ipnet::{IpNet, IpNetError};
+pub use mfa::MfaSettings;
 pub use settings::*;
 pub use users::AllowedUsers;

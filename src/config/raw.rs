@@ -17,6 +17,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) sts: RawSts,
     #[serde(default)]
+    pub(super) mfa: RawMfa,
+    #[serde(default)]
     pub(super) cache: RawCache,
     #[serde(default)]
     pub(super) server: RawServer,
@@ -56,6 +58,13 @@ pub(super) struct RawAws {
 }
 
 /// `[sts]`: what every STS call carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMfa {
+    pub(super) session_seconds: Option<u32>,
+    pub(super) renew_before_seconds: Option<u64>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSts {

@@ -1,6 +1,7 @@
 //! The validated configuration's types, and the constants of credvend's surface: default
 //! addresses, environment variable names, file names and limits.
 
+use super::mfa::MfaSettings;
 use super::users::AllowedUsers;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -178,6 +179,8 @@ pub struct AwsSettings {
     pub source_identity: Option<String>,
     /// The profile chosen by `$AWS_PROFILE`, else `default`.
     pub default_profile: String,
+    /// `[mfa]`: MFA sessions of chains with `mfa_serial`.
+    pub mfa: MfaSettings,
 }
 
 /// `[cache]`: refresh policy.

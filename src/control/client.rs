@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -57,7 +57,19 @@ pub async fn request(
     uri: &str,
     limit: Duration,
 ) -> Result<Answer, ControlClientError> {
-    tokio::time::timeout(limit, send(path, method, uri))
+    request_with(path, method, uri, Bytes::new(), limit).await
+}
+
+/// [`request`] with a JSON `body` (a command's arguments, such as an MFA code: never in the
+/// URI, which the daemon's log may show).
+pub async fn request_with(
+    path: &Path,
+    method: Method,
+    uri: &str,
+    body: Bytes,
+    limit: Duration,
+) -> Result<Answer, ControlClientError> {
+    tokio::time::timeout(limit, send(path, method, uri, body))
         .await
         .map_err(|_| ControlClientError::Timeout {
             path: path.to_owned(),
@@ -65,7 +77,12 @@ pub async fn request(
         })?
 }
 
-async fn send(path: &Path, method: Method, uri: &str) -> Result<Answer, ControlClientError> {
+async fn send(
+    path: &Path,
+    method: Method,
+    uri: &str,
+    body: Bytes,
+) -> Result<Answer, ControlClientError> {
     let broken = |e: Box<dyn std::error::Error + Send + Sync>| {
         ControlClientError::Broken(path.to_owned(), e)
     };
@@ -83,7 +100,8 @@ async fn send(path: &Path, method: Method, uri: &str) -> Result<Answer, ControlC
         .method(method)
         .uri(uri)
         .header("host", "credvend")
-        .body(Empty::<Bytes>::new())
+        .header("content-type", "application/json")
+        .body(Full::new(body))
         .map_err(|e| broken(e.into()))?;
     let resp = sender
         .send_request(req)

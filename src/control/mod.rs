@@ -35,7 +35,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 
-pub use client::{Answer, ControlClientError, request};
+pub use client::{Answer, ControlClientError, request, request_with};
 pub use error::ControlError;
 pub use health::Health;
 pub use metrics::{AuditCounts, Metrics};
@@ -45,7 +45,10 @@ pub use served::{CountingAudit, MAX_DISTINCT_CALLERS, Reads, ServedCounts, calle
 pub use socket::SocketFile;
 pub use state::ControlState;
 pub use sts_metrics::{MeteredSts, StsMetrics};
-pub use wire::{ErrorBody, ErrorView, ListenerView, ProfileView, Refreshed, StatusReport};
+pub use wire::{
+    ErrorBody, ErrorView, ListenerView, MfaCode, MfaProfile, MfaStarted, ProfileView, Refreshed,
+    StatusReport,
+};
 
 use crate::config::Config;
 

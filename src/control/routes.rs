@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::prom::CONTENT_TYPE;
 use super::state::ControlState;
-use super::wire::{ErrorBody, Refreshed};
-use crate::cache::RefreshError;
+use super::wire::{ErrorBody, MfaCode, MfaProfile, MfaStarted, Refreshed};
+use crate::cache::{MfaError, RefreshError};
 use crate::clock::format_timestamp;
+use crate::secret::Secret;
 use crate::secret::mask_key_id;
 
 /// The control socket: `GET /status`, `POST /refresh/{profile}`, `GET /healthz`.
@@ -24,6 +25,7 @@ pub(super) fn control(state: Arc<ControlState>) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/refresh/{profile}", post(refresh))
+        .route("/mfa/{profile}", post(mfa))
         .route("/healthz", get(healthz))
         .with_state(state)
 }
@@ -69,6 +71,74 @@ async fn refresh(State(state): State<Arc<ControlState>>, Path(profile): Path<Str
                 request_id,
             };
             json(status, &body)
+        }
+    }
+}
+
+/// `credvend mfa PROFILE CODE`: the code becomes the device's session (tried once; STS's
+/// refusal goes back to the caller as it is).
+async fn mfa(
+    State(state): State<Arc<ControlState>>,
+    Path(profile): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(MfaCode { code }) = serde_json::from_slice::<MfaCode>(&body) else {
+        let body = ErrorBody {
+            error: "the body must be {\"code\": \"...\"}".into(),
+            ..ErrorBody::default()
+        };
+        return json(StatusCode::BAD_REQUEST, &body);
+    };
+    match state.cache.submit_mfa(&profile, Secret::new(code)).await {
+        Ok(outcome) => {
+            let profiles = outcome
+                .renewed
+                .into_iter()
+                .map(|(profile, result)| match result {
+                    Ok(served) => MfaProfile {
+                        profile,
+                        access_key_id: Some(mask_key_id(&served.credentials.access_key_id)),
+                        expiration: served.expiration().map(format_timestamp),
+                        error: None,
+                    },
+                    Err(e) => MfaProfile {
+                        profile,
+                        error: Some(e.to_string()),
+                        ..MfaProfile::default()
+                    },
+                })
+                .collect();
+            let body = MfaStarted {
+                serial: outcome.serial,
+                expiration: outcome.expiration.map(format_timestamp),
+                profiles,
+            };
+            json(StatusCode::OK, &body)
+        }
+        Err(e) => {
+            tracing::warn!(profile = %profile, error = %crate::causes::Causes(&e), "MFA code not taken");
+            let (status, code, request_id, detail) = match &e {
+                MfaError::UnknownProfile(_) => (StatusCode::NOT_FOUND, None, None, None),
+                MfaError::NoDevice { .. } => (StatusCode::CONFLICT, None, None, None),
+                MfaError::Refused { error, .. } => (
+                    StatusCode::FORBIDDEN,
+                    error.code.clone(),
+                    error.request_id.clone(),
+                    Some(error.message.clone()),
+                ),
+            };
+            let error = match detail {
+                Some(detail) => format!("{e}: {detail}"),
+                None => e.to_string(),
+            };
+            json(
+                status,
+                &ErrorBody {
+                    error,
+                    code,
+                    request_id,
+                },
+            )
         }
     }
 }

@@ -95,6 +95,44 @@ pub struct Refreshed {
     pub expiration: Option<String>,
 }
 
+/// `POST /mfa/{profile}`'s body: the code, which never goes into a URI or a log.
+#[derive(Clone, Deserialize, Serialize)]
+pub struct MfaCode {
+    /// The code from the device.
+    pub code: String,
+}
+
+impl std::fmt::Debug for MfaCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MfaCode(<redacted>)")
+    }
+}
+
+/// `POST /mfa/{profile}` when the code worked: the device's new session, and each profile on
+/// the device renewed from it (or why not).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaStarted {
+    /// The device (`mfa_serial`).
+    pub serial: String,
+    /// When the session ends.
+    pub expiration: Option<String>,
+    /// Each profile on the device: its masked key and expiry, or the error.
+    pub profiles: Vec<MfaProfile>,
+}
+
+/// One profile renewed from a new MFA session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaProfile {
+    /// The profile.
+    pub profile: String,
+    /// The new access key id, masked, when renewing worked.
+    pub access_key_id: Option<String>,
+    /// When the new credentials expire.
+    pub expiration: Option<String>,
+    /// Why renewing failed.
+    pub error: Option<String>,
+}
+
 /// Any request that failed: what and why, with STS's code and request id when it has them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

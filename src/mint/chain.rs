@@ -14,6 +14,7 @@ use crate::secret::Credentials;
 use crate::sts::{self, AssumeRoleParams, Endpoint, GetSessionTokenParams, Sts, StsError};
 
 use super::error::MintError;
+use super::mfa::{Lookup, MfaSessions};
 use super::minted::{Minted, MintedStep, Resume, StepKind};
 
 /// STS refuses longer sessions for a role assumed with role credentials.
@@ -29,13 +30,15 @@ pub fn endpoint(chain: &ProfileChain, aws: &AwsSettings) -> Result<Endpoint, Sts
     sts::endpoint::resolve(chain, &overrides)
 }
 
-/// Mints `chain` from its base credentials.
+/// Mints `chain` from its base credentials (from the MFA session in `mfa`, for a chain with
+/// `mfa_serial`).
 pub async fn mint(
     sts: &dyn Sts,
     chain: &ProfileChain,
     aws: &AwsSettings,
     env: &Env,
     clock: &dyn Clock,
+    mfa: &MfaSessions,
 ) -> Result<Minted, MintError> {
     let endpoint = endpoint_of(chain, aws)?;
     let mut steps = Vec::new();
@@ -44,6 +47,7 @@ pub async fn mint(
         aws,
         env,
         clock,
+        mfa,
     };
     ctx.run(chain, &endpoint, None, &mut steps).await?;
     Ok(Minted::from_steps(chain, endpoint, steps, clock.now()))
@@ -51,12 +55,14 @@ pub async fn mint(
 
 /// Mints `chain` from `resume` (or from the base), pushing each step onto `out` as soon as it
 /// succeeds, so a caller keeps the hops that worked when a later one fails.
+#[allow(clippy::too_many_arguments)] // the minting context, spelled out for each caller
 pub async fn mint_steps(
     sts: &dyn Sts,
     chain: &ProfileChain,
     aws: &AwsSettings,
     env: &Env,
     clock: &dyn Clock,
+    mfa: &MfaSessions,
     resume: Option<Resume>,
     out: &mut Vec<MintedStep>,
 ) -> Result<(), MintError> {
@@ -66,6 +72,7 @@ pub async fn mint_steps(
         aws,
         env,
         clock,
+        mfa,
     };
     ctx.run(chain, &endpoint, resume, out).await
 }
@@ -84,6 +91,7 @@ struct Ctx<'a> {
     aws: &'a AwsSettings,
     env: &'a Env,
     clock: &'a dyn Clock,
+    mfa: &'a MfaSessions,
 }
 
 impl Ctx<'_> {
@@ -99,7 +107,7 @@ impl Ctx<'_> {
         let (sts, aws, clock) = (self.sts, self.aws, self.clock);
         let (first, mut current) = match resume {
             Some(r) => (r.next_hop, r.credentials),
-            None => (0, self.base_credentials(&chain.base).await?),
+            None => (0, self.first_credentials(chain).await?),
         };
         if chain.hops.is_empty() {
             let step = if current.is_session() {
@@ -222,6 +230,30 @@ fn base_profile(base: &BaseCredentials) -> &str {
 
 /// The credentials the first step signs with.
 impl Ctx<'_> {
+    /// The base credentials, or for a chain with `mfa_serial` its MFA session (a code is
+    /// asked for, once, when there is none or it nears its end).
+    async fn first_credentials(&self, chain: &ProfileChain) -> Result<Credentials, MintError> {
+        let Some(device) = &chain.mfa else {
+            return self.base_credentials(&chain.base).await;
+        };
+        let renew_before =
+            time::Duration::try_from(self.aws.mfa.renew_before).unwrap_or(time::Duration::MINUTE);
+        let lookup = self
+            .mfa
+            .lookup(&device.serial, self.clock.now(), renew_before);
+        let (found, ask) = match lookup {
+            Lookup::Session { credentials, ask } => (Some(credentials), ask),
+            Lookup::NeedsCode { ask } => (None, ask),
+        };
+        if ask {
+            super::mfa::ask_for_code(&chain.profile, &device.serial, found.is_some(), self.env);
+        }
+        found.ok_or_else(|| MintError::NeedsMfaCode {
+            profile: chain.profile.clone(),
+            serial: device.serial.clone(),
+        })
+    }
+
     /// The credentials the first step signs with (or serves as they are, with no hops). Each
     /// source of `BaseCredentials` has its arm here; sources that run a program or ask a
     /// service are async.
@@ -284,18 +316,32 @@ mod tests {
                 hop("b", "arn:aws:iam::2:role/b"),
             ],
         );
-        let minted = mint(&sts, &two, &aws, &Env::default(), &*clock)
-            .await
-            .unwrap();
+        let minted = mint(
+            &sts,
+            &two,
+            &aws,
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         let sent: Vec<_> = minted
             .steps
             .iter()
             .map(|s| s.source_identity.as_deref())
             .collect();
         assert_eq!(sent, [Some("alice"), Some("alice")]);
-        let minted = mint(&sts, &chain("dev", vec![]), &aws, &Env::default(), &*clock)
-            .await
-            .unwrap();
+        let minted = mint(
+            &sts,
+            &chain("dev", vec![]),
+            &aws,
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(minted.steps[0].source_identity, None);
     }
 
@@ -304,9 +350,16 @@ mod tests {
         let (clock, sts) = fixture();
         let mut aws = aws_settings();
         aws.duration_seconds = 7200;
-        let minted = mint(&sts, &chain("dev", vec![]), &aws, &Env::default(), &*clock)
-            .await
-            .unwrap();
+        let minted = mint(
+            &sts,
+            &chain("dev", vec![]),
+            &aws,
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         let calls = sts.calls();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].op, "GetSessionToken");
@@ -338,9 +391,16 @@ mod tests {
         if let BaseCredentials::Static { credentials, .. } = &mut c.base {
             *credentials = keys.clone();
         }
-        let minted = mint(&sts, &c, &aws_settings(), &Env::default(), &*clock)
-            .await
-            .unwrap();
+        let minted = mint(
+            &sts,
+            &c,
+            &aws_settings(),
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         assert!(sts.calls().is_empty());
         assert_eq!(minted.steps[0].kind, StepKind::AsGiven);
         assert_eq!(minted.credentials, keys);
@@ -361,6 +421,7 @@ mod tests {
             &aws_settings(),
             &Env::default(),
             &*clock,
+            &MfaSessions::default(),
         )
         .await
         .unwrap();
@@ -395,9 +456,16 @@ mod tests {
             hop("a", "arn:aws:iam::1:role/a"),
             hop("b", "arn:aws:iam::1:role/b"),
         ];
-        mint(&sts, &chain("b", hops), &aws, &Env::default(), &*clock)
-            .await
-            .unwrap();
+        mint(
+            &sts,
+            &chain("b", hops),
+            &aws,
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         let durations: Vec<_> = sts.calls().iter().map(|c| c.duration_seconds).collect();
         assert_eq!(durations, [Some(43200), Some(3600)]);
     }
@@ -410,9 +478,16 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "FAKESECRET-env"),
         ]);
         let c = environment_chain(vec![hop("app", "arn:aws:iam::1:role/app")]);
-        mint(&sts, &c, &aws_settings(), &env, &*clock)
-            .await
-            .unwrap();
+        mint(
+            &sts,
+            &c,
+            &aws_settings(),
+            &env,
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(sts.calls()[0].signed_with, "AKIAFROMENV");
     }
 
@@ -421,9 +496,16 @@ mod tests {
         let (clock, sts) = fixture();
         let env = Env::from_pairs([("AWS_ACCESS_KEY_ID", "AKIAFROMENV")]);
         let c = environment_chain(vec![]);
-        let err = mint(&sts, &c, &aws_settings(), &env, &*clock)
-            .await
-            .unwrap_err();
+        let err = mint(
+            &sts,
+            &c,
+            &aws_settings(),
+            &env,
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "profile \"src\": credential_source Environment needs AWS_SECRET_ACCESS_KEY in credvend's environment"
@@ -447,6 +529,7 @@ mod tests {
             &aws_settings(),
             &Env::default(),
             &*clock,
+            &MfaSessions::default(),
             None,
             &mut steps,
         )
@@ -497,6 +580,7 @@ mod tests {
             &aws_settings(),
             &Env::default(),
             &*clock,
+            &MfaSessions::default(),
             Some(resume),
             &mut steps,
         )
@@ -512,15 +596,29 @@ mod tests {
     async fn errors_and_results_never_show_a_secret() {
         let (clock, sts) = fixture();
         let c = chain("app", vec![hop("app", "arn:aws:iam::1:role/app")]);
-        let minted = mint(&sts, &c, &aws_settings(), &Env::default(), &*clock)
-            .await
-            .unwrap();
+        let minted = mint(
+            &sts,
+            &c,
+            &aws_settings(),
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap();
         let shown = format!("{minted:?} {minted:#?} {c:?}");
         assert!(!leaks(&shown), "{shown}");
         sts.set_failing(Some(sts_error(500, "InternalFailure", "oops")));
-        let err = mint(&sts, &c, &aws_settings(), &Env::default(), &*clock)
-            .await
-            .unwrap_err();
+        let err = mint(
+            &sts,
+            &c,
+            &aws_settings(),
+            &Env::default(),
+            &*clock,
+            &MfaSessions::default(),
+        )
+        .await
+        .unwrap_err();
         let shown = format!("{} {err:?}", Causes(&err));
         assert!(!leaks(&shown), "{shown}");
         assert!(err.is_retryable());

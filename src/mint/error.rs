@@ -37,6 +37,14 @@ pub enum MintError {
         #[source]
         error: Box<StsError>,
     },
+    /// The chain is built on an MFA session, and there is none: a code is needed.
+    #[error("profile {profile:?} needs an MFA code for {serial}: run `credvend mfa {profile}`")]
+    NeedsMfaCode {
+        /// The profile asked for.
+        profile: String,
+        /// The device (`mfa_serial`).
+        serial: String,
+    },
     /// `GetSessionToken` failed.
     #[error("profile {profile:?}: GetSessionToken failed")]
     GetSessionToken {

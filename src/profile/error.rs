@@ -164,9 +164,12 @@ pub enum ProfileError {
         /// The source.
         credential_source: super::CredentialSource,
     },
-    /// A role hop with `mfa_serial`.
-    #[error("{location}: profile `{profile}` needs MFA (mfa_serial), which is not supported yet")]
-    MfaNotSupported {
+    /// `mfa_serial` on a chain whose base is not an IAM user's long-term keys (GetSessionToken
+    /// takes nothing else).
+    #[error(
+        "{location}: profile `{profile}`: mfa_serial needs long-term keys (aws_access_key_id without a session token) at the start of its chain"
+    )]
+    MfaNeedsLongTermKeys {
         /// Where `mfa_serial` was set.
         location: Location,
         /// The profile.

@@ -147,6 +147,17 @@ pub enum StsRegionalEndpoints {
     Legacy,
 }
 
+/// The MFA device a chain needs codes from (`mfa_serial`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MfaDevice {
+    /// `mfa_serial`: the device's ARN (or a hardware token's serial number).
+    pub serial: String,
+    /// The profile that set it.
+    pub profile: String,
+    /// Where.
+    pub location: Location,
+}
+
 /// What a profile resolves to: base credentials, then role hops in call order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileChain {
@@ -162,4 +173,7 @@ pub struct ProfileChain {
     pub sts_regional_endpoints: Option<StsRegionalEndpoints>,
     /// The STS endpoint from the profile: `[services]` sts `endpoint_url`, else `endpoint_url`.
     pub endpoint_url: Option<String>,
+    /// `mfa_serial` of the requested profile or of a profile in its chain: the base keys are
+    /// turned into an MFA session (GetSessionToken with a code) that the hops are built on.
+    pub mfa: Option<MfaDevice>,
 }

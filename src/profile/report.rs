@@ -44,6 +44,8 @@ pub struct ProfileReport {
     pub location: Option<Location>,
     /// `region`, if set.
     pub region: Option<String>,
+    /// The `mfa_serial` its chain needs codes from, if any.
+    pub mfa: Option<String>,
 }
 
 impl ProfileSet {
@@ -52,18 +54,27 @@ impl ProfileSet {
     pub fn report(&self, env: &Env) -> Vec<ProfileReport> {
         self.profiles
             .values()
-            .map(|profile| ProfileReport {
-                name: profile.name.clone(),
-                resolution: match self.resolve(&profile.name, env) {
-                    Ok(chain) => Resolution::from_chain(&chain),
-                    Err(e) => Resolution::Error(Causes(&e).to_string()),
-                },
-                location: profile.location.clone(),
-                region: profile
-                    .properties
-                    .get("region")
-                    .filter(|p| !p.value.is_empty())
-                    .map(|p| p.value.clone()),
+            .map(|profile| {
+                let resolved = self.resolve(&profile.name, env);
+                let mfa = resolved
+                    .as_ref()
+                    .ok()
+                    .and_then(|c| c.mfa.as_ref())
+                    .map(|m| m.serial.clone());
+                ProfileReport {
+                    name: profile.name.clone(),
+                    resolution: match &resolved {
+                        Ok(chain) => Resolution::from_chain(chain),
+                        Err(e) => Resolution::Error(Causes(e).to_string()),
+                    },
+                    mfa,
+                    location: profile.location.clone(),
+                    region: profile
+                        .properties
+                        .get("region")
+                        .filter(|p| !p.value.is_empty())
+                        .map(|p| p.value.clone()),
+                }
             })
             .collect()
     }
@@ -129,6 +140,13 @@ impl fmt::Display for Resolution {
 impl fmt::Display for ProfileReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.name, self.resolution)?;
+        if let Some(serial) = &self.mfa {
+            write!(
+                f,
+                ", on an MFA session of {serial} (codes: `credvend mfa {}`)",
+                self.name
+            )?;
+        }
         if let Some(location) = &self.location {
             write!(f, " [{location}]")?;
         }

@@ -6,8 +6,8 @@
 //! revisit is a loop. Hops are collected requested-first and returned in call order.
 
 use super::{
-    BaseCredentials, CredentialSource, Location, Profile, ProfileChain, ProfileError, ProfileSet,
-    Property, RoleHop, StsRegionalEndpoints,
+    BaseCredentials, CredentialSource, Location, MfaDevice, Profile, ProfileChain, ProfileError,
+    ProfileSet, Property, RoleHop, StsRegionalEndpoints,
 };
 use crate::env::Env;
 use crate::secret::{Credentials, Secret};
@@ -24,10 +24,21 @@ impl ProfileSet {
         let requested = self.profile(name)?;
         let mut visited: Vec<&str> = Vec::new();
         let mut hops = Vec::new();
+        let mut mfa = None;
         let mut current = requested;
         let base = loop {
             visited.push(&current.name);
             check_keys_complete(current)?;
+            // The closest `mfa_serial` to the requested profile is the one its chain needs.
+            if mfa.is_none()
+                && let Some(serial) = get(current, "mfa_serial")
+            {
+                mfa = Some(MfaDevice {
+                    serial: serial.value.clone(),
+                    profile: current.name.clone(),
+                    location: serial.location.clone(),
+                });
+            }
             if visited.len() > 1
                 && let Some(base) = static_base(current)
             {
@@ -79,6 +90,9 @@ impl ProfileSet {
             })?;
         };
         hops.reverse();
+        if let Some(device) = &mfa {
+            check_mfa_base(device, &base)?;
+        }
         Ok(ProfileChain {
             profile: requested.name.clone(),
             base,
@@ -86,6 +100,7 @@ impl ProfileSet {
             region: get(requested, "region").map(|p| p.value.clone()),
             sts_regional_endpoints: sts_regional_endpoints(requested)?,
             endpoint_url: self.endpoint_url(requested),
+            mfa,
         })
     }
 
@@ -223,13 +238,18 @@ fn source_base(
     })
 }
 
-fn hop(profile: &Profile, role_arn: &Property) -> Result<RoleHop, ProfileError> {
-    if let Some(mfa) = get(profile, "mfa_serial") {
-        return Err(ProfileError::MfaNotSupported {
-            location: mfa.location.clone(),
-            profile: profile.name.clone(),
-        });
+/// An MFA session is made with GetSessionToken, which takes an IAM user's long-term keys.
+fn check_mfa_base(device: &MfaDevice, base: &BaseCredentials) -> Result<(), ProfileError> {
+    match base {
+        BaseCredentials::Static { credentials, .. } if !credentials.is_session() => Ok(()),
+        _ => Err(ProfileError::MfaNeedsLongTermKeys {
+            location: device.location.clone(),
+            profile: device.profile.clone(),
+        }),
     }
+}
+
+fn hop(profile: &Profile, role_arn: &Property) -> Result<RoleHop, ProfileError> {
     let duration_seconds = get(profile, "duration_seconds")
         .map(|d| {
             d.value
@@ -434,6 +454,33 @@ mod tests {
     }
 
     #[test]
+    fn mfa_serial_anywhere_in_the_chain_puts_it_on_an_mfa_session_of_the_base_keys() {
+        let set = set(
+            "[profile dev]\nrole_arn = arn:aws:iam::1:role/dev\nsource_profile = mid\n\
+             [profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = k\n\
+             mfa_serial = arn:aws:iam::1:mfa/me\n\
+             [profile own]\nrole_arn = arn:aws:iam::1:role/own\nsource_profile = k\n\
+             mfa_serial = arn:aws:iam::1:mfa/other\n\
+             [profile sess]\nrole_arn = r\nsource_profile = s\nmfa_serial = arn:aws:iam::1:mfa/me\n",
+            &format!("[k]\n{KEYS}[s]\n{KEYS}aws_session_token = t\n"),
+        );
+        let dev = resolve(&set, "dev").unwrap();
+        let device = dev.mfa.expect("the chain needs the device");
+        assert_eq!(device.serial, "arn:aws:iam::1:mfa/me");
+        assert_eq!((device.profile.as_str(), device.location.line), ("mid", 7));
+        assert_eq!(hop_names(&resolve(&set, "dev").unwrap()), ["mid", "dev"]);
+        let own = resolve(&set, "own").unwrap().mfa.unwrap();
+        assert_eq!(own.serial, "arn:aws:iam::1:mfa/other");
+        assert_eq!(resolve(&set, "k").unwrap().mfa, None);
+        // GetSessionToken takes long-term keys only.
+        let e = resolve(&set, "sess").unwrap_err().to_string();
+        assert!(
+            e.starts_with("config:15: profile `sess`: mfa_serial needs long-term keys"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn configuration_mistakes_are_errors_naming_file_line_and_profile() {
         let set = set(
             "[profile both]\nrole_arn = r\nsource_profile = k\ncredential_source = Environment\n\
@@ -460,10 +507,6 @@ mod tests {
             (
                 "lost",
                 "config:11: profile `lost`: source_profile `nowhere` not found",
-            ),
-            (
-                "mfa",
-                "config:15: profile `mfa` needs MFA (mfa_serial), which is not supported yet",
             ),
             (
                 "dur",

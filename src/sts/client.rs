@@ -465,6 +465,7 @@ mod tests {
             role_session_name: "credvend".into(),
             source_identity: None,
             default_profile: "default".into(),
+            mfa: crate::config::MfaSettings::default(),
         }
     }
 

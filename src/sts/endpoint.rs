@@ -124,6 +124,7 @@ mod tests {
             region: region.map(Into::into),
             sts_regional_endpoints: mode,
             endpoint_url: url.map(Into::into),
+            mfa: None,
         }
     }
 

@@ -20,7 +20,8 @@ use crate::sts::{
 /// One call the fake saw.
 #[derive(Clone, Debug)]
 pub(crate) struct Call {
-    /// `AssumeRole:<role arn>` or `GetSessionToken`.
+    /// `AssumeRole:<role arn>`, `GetSessionToken`, or `GetSessionToken:<serial>:<code>` for
+    /// one with an MFA code.
     pub(crate) op: String,
     /// The key id the call was signed with.
     pub(crate) signed_with: String,
@@ -200,13 +201,11 @@ impl Sts for FakeSts {
         credentials: &'a Credentials,
         params: &'a GetSessionTokenParams,
     ) -> BoxFuture<'a, Result<SessionToken, StsError>> {
-        let (latency, result) = self.answer(
-            "GetSessionToken".into(),
-            credentials,
-            params.duration_seconds,
-            None,
-            None,
-        );
+        let op = match (&params.serial_number, &params.token_code) {
+            (Some(serial), Some(code)) => format!("GetSessionToken:{serial}:{}", code.expose()),
+            _ => "GetSessionToken".into(),
+        };
+        let (latency, result) = self.answer(op, credentials, params.duration_seconds, None, None);
         let gate = self.gate();
         Box::pin(async move {
             gate.await;

@@ -140,7 +140,7 @@ pub(crate) fn cache_settings() -> CacheSettings {
     }
 }
 
-fn location() -> Location {
+pub(crate) fn location() -> Location {
     Location {
         file: "/home/u/.aws/config".into(),
         line: 1,
@@ -181,6 +181,7 @@ pub(crate) fn chain(profile: &str, hops: Vec<RoleHop>) -> ProfileChain {
         region: None,
         sts_regional_endpoints: None,
         endpoint_url: None,
+        mfa: None,
     }
 }
 
