@@ -103,6 +103,7 @@ fn chain() -> ProfileChain {
         region: Some("eu-west-1".into()),
         sts_regional_endpoints: None,
         endpoint_url: None,
+        mfa: None,
     }
 }
 

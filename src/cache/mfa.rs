@@ -86,7 +86,7 @@ impl CredentialCache {
         let (session, request_id) = session_for_code(
             &*inner.sts,
             &endpoint,
-            &credentials,
+            credentials,
             &device.serial,
             code,
             seconds,

@@ -253,7 +253,7 @@ fn aws(raw: &RawAws, sts: &RawSts, raw_mfa: &super::raw::RawMfa, env: &Env) -> R
         role_session_name,
         source_identity,
         default_profile: env.get(ENV_PROFILE).unwrap_or(DEFAULT_PROFILE).to_owned(),
-        mfa: super::mfa::mfa(&raw_mfa)?,
+        mfa: super::mfa::mfa(raw_mfa)?,
     })
 }
 

@@ -17,6 +17,7 @@ mod faults;
 mod host;
 mod lifecycle;
 mod linklocal;
+mod mfa;
 mod network;
 mod profiles;
 mod robustness;

@@ -57,12 +57,25 @@ pub fn moto() -> Option<&'static Seeded> {
     MOTO.get_or_init(start).as_ref().map(|m| &m.seeded)
 }
 
+/// A second moto, seeded the same way, with signature checking off: for the one case where
+/// moto's own answers cannot sign later calls (its GetSessionToken returns fixed keys).
+pub fn moto_unchecked() -> Option<&'static Seeded> {
+    static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+    MOTO.get_or_init(|| start_with(&[std::ffi::OsStr::new("--no-auth")], "unchecked"))
+        .as_ref()
+        .map(|m| &m.seeded)
+}
+
 fn start() -> Option<Moto> {
+    start_with(&[], "checked")
+}
+
+fn start_with(args: &[&std::ffi::OsStr], name: &str) -> Option<Moto> {
     let log = std::fs::File::create(
-        std::env::temp_dir().join(format!("credvend-moto-{}.log", std::process::id())),
+        std::env::temp_dir().join(format!("credvend-moto-{name}-{}.log", std::process::id())),
     )
     .expect("moto log file");
-    let peer = super::start_json_peer::<Seeded>("moto_sts.py", &[], None, log.into())?;
+    let peer = super::start_json_peer::<Seeded>("moto_sts.py", args, None, log.into())?;
     Some(Moto {
         seeded: peer.announced,
         _child: Mutex::new(peer.child),

@@ -2,8 +2,8 @@
 //! `Host` header too, so signatures stay valid) except where its fault says otherwise.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -22,6 +22,9 @@ pub enum Fault {
     FirstThrottling,
     /// The first request gets a bare 500; later ones are forwarded.
     First500,
+    /// A GetSessionToken with this `TokenCode` gets 403 AccessDenied, as STS answers a wrong
+    /// MFA code; everything else is forwarded.
+    RefuseTokenCode(&'static str),
     /// AWS time is `now + offset`: a request whose `X-Amz-Date` is more than 15 minutes away
     /// from it gets 403 "Signature expired", as real STS answers, with AWS time in `Date`.
     ClockAhead(Duration),
@@ -32,6 +35,8 @@ pub struct FaultProxy {
     pub url: String,
     pub requests: Arc<AtomicUsize>,
     pub rejected: Arc<AtomicUsize>,
+    /// Every request body, with the status it got (from upstream or injected).
+    pub seen: Arc<Mutex<Vec<(String, u16)>>>,
 }
 
 #[derive(Clone)]
@@ -40,6 +45,7 @@ struct Shared {
     fault: Fault,
     requests: Arc<AtomicUsize>,
     rejected: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<(String, u16)>>>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -48,7 +54,9 @@ impl FaultProxy {
     pub fn start(upstream: &str, fault: Fault) -> Self {
         let requests = Arc::new(AtomicUsize::new(0));
         let rejected = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let shared = Shared {
+            seen: seen.clone(),
             upstream: upstream.trim_end_matches('/').to_owned(),
             fault,
             requests: requests.clone(),
@@ -73,6 +81,7 @@ impl FaultProxy {
             url: format!("http://{addr}"),
             requests,
             rejected,
+            seen,
         }
     }
 }
@@ -80,15 +89,23 @@ impl FaultProxy {
 async fn forward(State(s): State<Shared>, request: Request<Body>) -> Response<Body> {
     let n = s.requests.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
-    if let Some(response) = injected(&s, n, &parts.headers) {
-        s.rejected.fetch_add(1, Ordering::SeqCst);
-        return response;
-    }
     let body = body
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let seen = |status: StatusCode| {
+        s.seen
+            .lock()
+            .expect("seen")
+            .push((text.clone(), status.as_u16()));
+    };
+    if let Some(response) = injected(&s, n, &parts.headers, &text) {
+        s.rejected.fetch_add(1, Ordering::SeqCst);
+        seen(response.status());
+        return response;
+    }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("{}{path}", s.upstream)
         .parse()
@@ -101,6 +118,7 @@ async fn forward(State(s): State<Shared>, request: Request<Body>) -> Response<Bo
     match s.client.request(upstream).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
+            seen(parts.status);
             let body = body
                 .collect()
                 .await
@@ -112,8 +130,19 @@ async fn forward(State(s): State<Shared>, request: Request<Body>) -> Response<Bo
     }
 }
 
-fn injected(s: &Shared, n: usize, headers: &HeaderMap) -> Option<Response<Body>> {
+fn injected(s: &Shared, n: usize, headers: &HeaderMap, body: &str) -> Option<Response<Body>> {
     match s.fault {
+        Fault::RefuseTokenCode(code)
+            if body.contains("Action=GetSessionToken")
+                && body.contains(&format!("TokenCode={code}")) =>
+        {
+            Some(error_response(
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+                None,
+            ))
+        }
         Fault::FirstThrottling if n == 0 => Some(error_response(
             StatusCode::BAD_REQUEST,
             "Throttling",
