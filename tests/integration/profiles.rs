@@ -105,6 +105,14 @@ fn render(chain: &ProfileChain, rel: &dyn Fn(String) -> String) -> Vec<String> {
             "base source {profile} Environment at={}",
             rel(location.to_string())
         )),
+        BaseCredentials::Metadata {
+            profile,
+            location,
+            source,
+        } => out.push(format!(
+            "base source {profile} {source} at={}",
+            rel(location.to_string())
+        )),
     }
     for hop in &chain.hops {
         out.push(format!(
