@@ -186,3 +186,6 @@ fn is_role_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
+
+#[cfg(test)]
+mod tests;
