@@ -4,7 +4,9 @@
 //! listeners; the second reads it as its source and assumes moto's role `second`, which
 //! trusts exactly that session. boto3, a client of the second daemon, ends with `second`'s
 //! assumed-role ARN, which proves every link. Every endpoint is on 127.0.0.1, set explicitly:
-//! nothing here goes to the link-local addresses.
+//! nothing here goes to the link-local addresses. The one test of the default endpoint (no
+//! variable set) runs its daemon in a network namespace of its own, checked to have no route
+//! off the machine first, and only shows that the daemon refuses it before any request.
 
 use std::process::{Command, Stdio};
 
@@ -221,4 +223,43 @@ fn when_the_instance_goes_away_the_last_good_credentials_are_kept_and_the_error_
     let (_, after) = imds_credentials(&second.imds[0].url);
     assert_eq!(after["AccessKeyId"], before["AccessKeyId"]);
     assert_eq!(after["Expiration"], before["Expiration"]);
+}
+
+/// The default endpoint, with no variable set, only in a network namespace of our own with
+/// no route off the machine (checked first): a daemon listening on 169.254.169.254:80 must
+/// refuse a profile that would read the default IMDS, i.e. itself.
+#[test]
+fn listening_on_the_metadata_address_refuses_the_default_imds_source() {
+    if !crate::support::root("the default-endpoint refusal (network namespaces)") {
+        return;
+    }
+    let Some(moto) = moto() else { return };
+    let lab = crate::support::netns::Lab::new(&[]);
+    let up = lab
+        .exec(&lab.host, env!("CARGO_BIN_EXE_credvend"))
+        .args(["network", "up"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("credvend network up");
+    assert!(up.status.success(), "network up: {}", text(&up.stderr));
+    lab.assert_contained();
+    let mut spec = Spec::app(moto, &[]);
+    spec.aws_config =
+        "[profile self]\nrole_arn = arn:aws:iam::123456789012:role/second\ncredential_source = Ec2InstanceMetadata\n"
+            .into();
+    spec.ecs_profiles = Vec::new();
+    spec.listeners = Some(
+        "[[imds]]\nlisten = \"169.254.169.254:80\"\nprofile = \"self\"\nallowed_networks = [\"172.31.250.0/24\"]\n\n[ecs]\nenabled = false\n"
+            .into(),
+    );
+    spec.extra_env = vec![("AWS_EC2_METADATA_DISABLED".into(), "false".into())];
+    spec.prefix = ["ip", "netns", "exec", lab.host.as_str()]
+        .map(str::to_owned)
+        .to_vec();
+    let daemon = Daemon::start(moto, &spec);
+    let want = "profile `self`: credential_source Ec2InstanceMetadata (IMDSv2 at \
+                http://169.254.169.254:80) would read credvend's own IMDS listener 169.254.169.254:80";
+    daemon.wait_for("the refusal in the log", || daemon.stderr().contains(want));
+    drop(daemon);
+    drop(lab);
 }
