@@ -24,6 +24,15 @@ pub fn profiles(config: &Config, env: &Env) -> Result<String, CommandError> {
     for report in reports {
         let _ = writeln!(out, "{report}");
     }
+    // The daemon refuses these; say so here too, with the same words.
+    let own_listener = set
+        .profiles
+        .keys()
+        .filter_map(|name| set.resolve(name, env).ok())
+        .filter_map(|chain| crate::daemon::reads_own_listener(config, &chain));
+    for refusal in own_listener {
+        let _ = writeln!(out, "error: {refusal}");
+    }
     let exposed = crate::files::exposure_warning(&config.aws.credentials_file);
     for warning in set.warnings.iter().chain(&exposed) {
         let _ = writeln!(out, "warning: {warning}");

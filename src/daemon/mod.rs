@@ -39,6 +39,7 @@ use crate::sts::client::StsClient;
 pub use activation::inherited_listeners;
 pub use error::DaemonError;
 pub use listeners::{Listeners, Ready};
+pub(crate) use profiles::reads_own_listener;
 
 /// What the daemon runs on: the real ones from [`serve`], fakes in tests.
 #[derive(Clone, Debug)]

@@ -222,9 +222,9 @@ async fn session_token(
 
 fn base_profile(base: &BaseCredentials) -> &str {
     match base {
-        BaseCredentials::Static { profile, .. } | BaseCredentials::Environment { profile, .. } => {
-            profile
-        }
+        BaseCredentials::Static { profile, .. }
+        | BaseCredentials::Environment { profile, .. }
+        | BaseCredentials::Metadata { profile, .. } => profile,
     }
 }
 
@@ -264,6 +264,14 @@ impl Ctx<'_> {
                 .map_err(|missing| MintError::MissingEnvironment {
                     profile: profile.clone(),
                     missing: missing.to_owned(),
+                }),
+            BaseCredentials::Metadata {
+                profile, source, ..
+            } => super::metadata::fetch(source)
+                .await
+                .map_err(|error| MintError::Metadata {
+                    profile: profile.clone(),
+                    error: Box::new(error),
                 }),
         }
     }

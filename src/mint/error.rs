@@ -45,6 +45,16 @@ pub enum MintError {
         /// The device (`mfa_serial`).
         serial: String,
     },
+    /// `credential_source = Ec2InstanceMetadata | EcsContainer`: the endpoint gave no
+    /// credentials.
+    #[error("profile {profile:?}: no credentials from the metadata source")]
+    Metadata {
+        /// The profile naming the source.
+        profile: String,
+        /// What the endpoint did (never a token, a secret or a capability path).
+        #[source]
+        error: Box<super::metadata::MetadataError>,
+    },
     /// `GetSessionToken` failed.
     #[error("profile {profile:?}: GetSessionToken failed")]
     GetSessionToken {
@@ -69,6 +79,9 @@ impl MintError {
     /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        self.sts_error().is_some_and(StsError::is_retryable)
+        match self {
+            Self::Metadata { error, .. } => error.is_retryable(),
+            _ => self.sts_error().is_some_and(StsError::is_retryable),
+        }
     }
 }

@@ -1,15 +1,18 @@
 //! The minting stage: a [`ProfileChain`](crate::profile::ProfileChain) becomes session
 //! credentials through STS. The one path used by the cache and by `credvend check`.
 //!
-//! `chain` runs the STS calls, `minted` holds what they produce, `error` why they failed;
-//! `mfa` keeps the MFA sessions that chains with `mfa_serial` are built on.
+//! `chain` runs the STS calls, `metadata` asks an instance or container endpoint for base
+//! credentials, `minted` holds what they produce, `error` why they failed; `mfa` keeps the MFA
+//! sessions that chains with `mfa_serial` are built on.
 
 mod chain;
 mod error;
+mod metadata;
 mod mfa;
 mod minted;
 
 pub use chain::{CHAINED_HOP_MAX_SECONDS, endpoint, hop_duration, mint, mint_steps};
 pub use error::MintError;
+pub use metadata::{MetadataError, MetadataErrorKind};
 pub use mfa::{Lookup, MfaSessions, session_for_code};
 pub use minted::{Minted, MintedStep, Resume, StepKind};

@@ -152,17 +152,17 @@ pub enum ProfileError {
         /// The profile.
         profile: String,
     },
-    /// A known `credential_source` credvend cannot use yet.
-    #[error(
-        "{location}: profile `{profile}`: credential_source {credential_source:?} is not supported yet"
-    )]
-    UnsupportedCredentialSource {
+    /// `credential_source = Ec2InstanceMetadata | EcsContainer` whose endpoint cannot be used.
+    #[error("{location}: profile `{profile}`: credential_source {credential_source:?}: {reason}")]
+    MetadataSource {
         /// Where `credential_source` was set.
         location: Location,
         /// The profile.
         profile: String,
         /// The source.
         credential_source: super::CredentialSource,
+        /// Why (names variables and keys, never a token or a URL path).
+        reason: super::metadata::MetadataConfigError,
     },
     /// `mfa_serial` on a chain whose base is not an IAM user's long-term keys (GetSessionToken
     /// takes nothing else).

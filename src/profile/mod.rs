@@ -6,6 +6,7 @@
 //! to make, in order. Nothing here does I/O beyond reading the two files.
 
 mod error;
+pub mod metadata;
 mod parse;
 mod report;
 mod resolve;
@@ -17,6 +18,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use error::{Malformed, ProfileError};
+pub use metadata::MetadataSource;
 pub use report::{ProfileReport, Resolution};
 pub use resolve::environment_credentials;
 
@@ -92,9 +94,9 @@ pub enum FileKind {
 pub enum CredentialSource {
     /// `Environment`: `AWS_ACCESS_KEY_ID` etc. of the daemon's own environment.
     Environment,
-    /// `Ec2InstanceMetadata`: represented, not supported as a source yet.
+    /// `Ec2InstanceMetadata`: the instance's role, through IMDSv2.
     Ec2InstanceMetadata,
-    /// `EcsContainer`: represented, not supported as a source yet.
+    /// `EcsContainer`: the task's role, from the container credentials endpoint.
     EcsContainer,
 }
 
@@ -117,6 +119,16 @@ pub enum BaseCredentials {
         profile: String,
         /// Where `credential_source` was set.
         location: Location,
+    },
+    /// `credential_source = Ec2InstanceMetadata` or `EcsContainer`, named in `profile`: the
+    /// instance's or the task's credentials, fetched from `source` when minting.
+    Metadata {
+        /// The profile naming the source.
+        profile: String,
+        /// Where `credential_source` was set.
+        location: Location,
+        /// The endpoint, resolved from the daemon's environment and the profile.
+        source: MetadataSource,
     },
 }
 

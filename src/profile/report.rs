@@ -92,6 +92,7 @@ impl Resolution {
                 Self::StaticKeys(mask_key_id(&credentials.access_key_id))
             }
             BaseCredentials::Environment { .. } => Self::CredentialSource("Environment".into()),
+            BaseCredentials::Metadata { source, .. } => Self::CredentialSource(source.to_string()),
         };
         let Some(last) = chain.hops.last() else {
             return base;
@@ -100,9 +101,11 @@ impl Resolution {
             (BaseCredentials::Static { profile, .. }, described) => {
                 (profile, format!("profile {profile} ({described})"))
             }
-            (BaseCredentials::Environment { profile, .. }, described) => {
-                (profile, described.to_string())
-            }
+            (
+                BaseCredentials::Environment { profile, .. }
+                | BaseCredentials::Metadata { profile, .. },
+                described,
+            ) => (profile, described.to_string()),
         };
         let mut names: Vec<&str> = chain
             .hops

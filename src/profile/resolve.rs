@@ -5,6 +5,7 @@
 //! (its `role_arn` is ignored); a profile may name itself only when it has keys; any other
 //! revisit is a loop. Hops are collected requested-first and returned in call order.
 
+use super::metadata;
 use super::{
     BaseCredentials, CredentialSource, Location, MfaDevice, Profile, ProfileChain, ProfileError,
     ProfileSet, Property, RoleHop, StsRegionalEndpoints,
@@ -54,7 +55,7 @@ impl ProfileSet {
             }
             let Some(role_arn) = get(current, "role_arn") else {
                 if let Some(source) = credential_source {
-                    break source_base(current, source, env)?;
+                    break source_base(requested, current, source, env)?;
                 }
                 break static_base(current).ok_or_else(|| ProfileError::NoCredentials {
                     location: header(current),
@@ -63,7 +64,7 @@ impl ProfileSet {
             };
             hops.push(hop(current, role_arn)?);
             if let Some(source) = credential_source {
-                break source_base(current, source, env)?;
+                break source_base(requested, current, source, env)?;
             }
             let next = source_profile.ok_or_else(|| ProfileError::RoleWithoutSource {
                 location: role_arn.location.clone(),
@@ -200,6 +201,7 @@ fn static_base(profile: &Profile) -> Option<BaseCredentials> {
 }
 
 fn source_base(
+    requested: &Profile,
     profile: &Profile,
     source: &Property,
     env: &Env,
@@ -218,11 +220,7 @@ fn source_base(
         }
     };
     if parsed != CredentialSource::Environment {
-        return Err(ProfileError::UnsupportedCredentialSource {
-            location,
-            profile: profile.name.clone(),
-            credential_source: parsed,
-        });
+        return metadata_base(requested, profile, location, parsed, env);
     }
     // Read now only to fail early with the file and line; minting reads them again.
     if let Err(missing) = environment_credentials(env) {
@@ -236,6 +234,45 @@ fn source_base(
         profile: profile.name.clone(),
         location,
     })
+}
+
+/// `credential_source = Ec2InstanceMetadata | EcsContainer`: the endpoint is resolved now, so
+/// a bad one is an error naming the line. The IMDS keys are looked for in the requested
+/// profile (as botocore does), then in the one naming the source.
+fn metadata_base(
+    requested: &Profile,
+    profile: &Profile,
+    location: Location,
+    credential_source: CredentialSource,
+    env: &Env,
+) -> Result<BaseCredentials, ProfileError> {
+    let key = |name| {
+        get(requested, name)
+            .or_else(|| get(profile, name))
+            .map(|p| p.value.as_str())
+    };
+    let resolved = if credential_source == CredentialSource::EcsContainer {
+        metadata::container_source(env)
+    } else {
+        metadata::imds_source(
+            env,
+            key("ec2_metadata_service_endpoint"),
+            key("ec2_metadata_service_endpoint_mode"),
+        )
+    };
+    match resolved {
+        Ok(source) => Ok(BaseCredentials::Metadata {
+            profile: profile.name.clone(),
+            location,
+            source,
+        }),
+        Err(reason) => Err(ProfileError::MetadataSource {
+            location,
+            profile: profile.name.clone(),
+            credential_source,
+            reason,
+        }),
+    }
 }
 
 /// An MFA session is made with GetSessionToken, which takes an IAM user's long-term keys.
@@ -427,30 +464,47 @@ mod tests {
     }
 
     #[test]
-    fn other_credential_sources_are_represented_but_refused() {
+    fn instance_and_container_sources_resolve_their_endpoint_or_name_the_line() {
         let set = set(
-            "[profile i]\nrole_arn = r\ncredential_source = Ec2InstanceMetadata\n\
+            "[profile i]\nrole_arn = r\ncredential_source = Ec2InstanceMetadata\nec2_metadata_service_endpoint = http://127.0.0.1:1\n\
              [profile c]\nrole_arn = r\ncredential_source = EcsContainer\n\
+             [profile top]\nrole_arn = r2\nsource_profile = i\nec2_metadata_service_endpoint = http://127.0.0.1:2\n\
              [profile u]\nrole_arn = r\ncredential_source = Bogus\n",
             "",
         );
-        for (name, source) in [
-            ("i", CredentialSource::Ec2InstanceMetadata),
-            ("c", CredentialSource::EcsContainer),
-        ] {
-            match resolve(&set, name).unwrap_err() {
-                ProfileError::UnsupportedCredentialSource {
-                    credential_source, ..
-                } => assert_eq!(credential_source, source),
-                other => panic!("{other}"),
-            }
-        }
+        let endpoint = |chain: &ProfileChain| match &chain.base {
+            BaseCredentials::Metadata { source, .. } => source.endpoint().to_string(),
+            other => panic!("{other:?}"),
+        };
+        let i = resolve(&set, "i").unwrap();
+        assert_eq!(endpoint(&i), "http://127.0.0.1:1");
+        // The requested profile's key wins, as botocore reads its session's profile.
+        assert_eq!(
+            endpoint(&resolve(&set, "top").unwrap()),
+            "http://127.0.0.1:2"
+        );
+        let err = resolve(&set, "c").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config:7: profile `c`: credential_source EcsContainer: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+             or AWS_CONTAINER_CREDENTIALS_FULL_URI must be set in credvend's environment"
+        );
+        let env = Env::from_pairs([(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:3/role/app",
+        )]);
+        let c = set.resolve("c", &env).unwrap();
+        assert_eq!(endpoint(&c), "http://127.0.0.1:3");
+        assert!(
+            matches!(&c.base, BaseCredentials::Metadata { profile, location, .. }
+            if profile == "c" && location.to_string() == "config:7")
+        );
         let err = resolve(&set, "u").unwrap_err();
         assert!(
             matches!(err, ProfileError::UnknownCredentialSource { .. }),
             "{err}"
         );
-        assert!(err.to_string().starts_with("config:9:"), "{err}");
+        assert!(err.to_string().starts_with("config:14:"), "{err}");
     }
 
     #[test]

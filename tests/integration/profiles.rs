@@ -105,6 +105,14 @@ fn render(chain: &ProfileChain, rel: &dyn Fn(String) -> String) -> Vec<String> {
             "base source {profile} Environment at={}",
             rel(location.to_string())
         )),
+        BaseCredentials::Metadata {
+            profile,
+            location,
+            source,
+        } => out.push(format!(
+            "base source {profile} {source} at={}",
+            rel(location.to_string())
+        )),
     }
     for hop in &chain.hops {
         out.push(format!(
@@ -131,6 +139,14 @@ fn render(chain: &ProfileChain, rel: &dyn Fn(String) -> String) -> Vec<String> {
         "endpoint_url {}",
         or_dash(chain.endpoint_url.as_deref())
     ));
+    if let Some(mfa) = &chain.mfa {
+        out.push(format!(
+            "mfa {} from {} at={}",
+            mfa.serial,
+            mfa.profile,
+            rel(mfa.location.to_string())
+        ));
+    }
     out
 }
 
