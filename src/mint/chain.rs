@@ -102,6 +102,7 @@ impl Ctx<'_> {
             None => (0, self.base_credentials(&chain.base).await?),
         };
         if chain.hops.is_empty() {
+            super::process::check_served_as_given(&chain.base, &current)?;
             let step = if current.is_session() {
                 MintedStep {
                     kind: StepKind::AsGiven,
@@ -214,9 +215,9 @@ async fn session_token(
 
 fn base_profile(base: &BaseCredentials) -> &str {
     match base {
-        BaseCredentials::Static { profile, .. } | BaseCredentials::Environment { profile, .. } => {
-            profile
-        }
+        BaseCredentials::Static { profile, .. }
+        | BaseCredentials::Environment { profile, .. }
+        | BaseCredentials::Process { profile, .. } => profile,
     }
 }
 
@@ -233,6 +234,19 @@ impl Ctx<'_> {
                     profile: profile.clone(),
                     missing: missing.to_owned(),
                 }),
+            BaseCredentials::Process {
+                profile, command, ..
+            } => super::process::run(
+                profile,
+                command.expose(),
+                self.env,
+                self.aws.credential_process_timeout,
+            )
+            .await
+            .map_err(|error| MintError::Process {
+                profile: profile.clone(),
+                error,
+            }),
         }
     }
 }

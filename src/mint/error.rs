@@ -1,6 +1,7 @@
 //! Why a chain could not be minted: the profile (and the role of a failed hop), the STS
 //! failure behind it; never a secret.
 
+use super::process::ProcessError;
 use crate::sts::StsError;
 
 /// Why a chain could not be minted. Names the profile (and the role for a failed hop); never
@@ -16,6 +17,15 @@ pub enum MintError {
         profile: String,
         /// The variables that are missing or empty.
         missing: String,
+    },
+    /// The profile's `credential_process` gave no credentials.
+    #[error("profile {profile:?}: credential_process failed")]
+    Process {
+        /// The profile with `credential_process`.
+        profile: String,
+        /// Why (the program, its exit status or what its output lacks; never a secret).
+        #[source]
+        error: ProcessError,
     },
     /// The STS endpoint could not be worked out.
     #[error("profile {profile:?}")]
@@ -61,6 +71,9 @@ impl MintError {
     /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
+        if let Self::Process { error, .. } = self {
+            return error.is_retryable();
+        }
         self.sts_error().is_some_and(StsError::is_retryable)
     }
 }

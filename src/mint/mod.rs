@@ -1,11 +1,13 @@
 //! The minting stage: a [`ProfileChain`](crate::profile::ProfileChain) becomes session
 //! credentials through STS. The one path used by the cache and by `credvend check`.
 //!
-//! `chain` runs the STS calls, `minted` holds what they produce, `error` why they failed.
+//! `chain` runs the STS calls, `minted` holds what they produce, `error` why they failed;
+//! `process` runs a profile's `credential_process`.
 
 mod chain;
 mod error;
 mod minted;
+pub mod process;
 
 pub use chain::{CHAINED_HOP_MAX_SECONDS, endpoint, hop_duration, mint, mint_steps};
 pub use error::MintError;
