@@ -12,6 +12,7 @@ mod check;
 mod commands;
 mod conformance;
 mod control;
+mod credential_process;
 mod docker;
 mod faults;
 mod host;
