@@ -364,3 +364,72 @@ async fn a_failing_process_is_a_mint_error_naming_the_profile_and_retryable() {
         aws_settings().credential_process_timeout
     );
 }
+
+#[tokio::test]
+async fn a_failing_rerun_keeps_the_last_good_credentials_backs_off_and_is_logged_once() {
+    use std::sync::Arc;
+
+    use crate::cache::CredentialCache;
+    use crate::clock::Clock;
+    use crate::test_util::{FakeSts, FixedRandom, RecordingAudit, aws_settings, cache_settings};
+    let clock = Arc::new(crate::clock::ManualClock::new(
+        time::macros::datetime!(2026-03-01 08:00 UTC),
+    ));
+    let fail = temp_dir("process-flaky").join("fail");
+    let good = document(
+        "ASIAFLAKY",
+        &format!(", \"SessionToken\": \"{TOKEN_MARK}\", \"Expiration\": \"2026-03-01T09:00:00Z\""),
+    );
+    let path = script(
+        "flaky",
+        &format!(
+            "if [ -e '{}' ]; then echo 'vault down' >&2; exit 4; fi\necho '{good}'",
+            fail.display()
+        ),
+    );
+    let cache = CredentialCache::new(
+        Arc::new(FakeSts::new(clock.clone())),
+        aws_settings(),
+        cache_settings(),
+        env(),
+        clock.clone(),
+        Arc::new(FixedRandom(0.5)),
+        Arc::new(RecordingAudit::default()),
+    );
+    let chain = crate::profile::ProfileChain {
+        profile: "app".into(),
+        ..process_chain(&path.display().to_string(), vec![])
+    };
+    cache.set_profiles([("app".to_owned(), Ok(chain))].into_iter().collect());
+    let (logs, _guard) = CapturedLogs::install(tracing::Level::INFO);
+    let first = cache.get("app").await.unwrap();
+    assert_eq!(first.credentials.access_key_id, "ASIAFLAKY");
+
+    std::fs::write(&fail, "").unwrap();
+    for _ in 0..2 {
+        let err = cache.refresh_now("app").await.unwrap_err().to_string();
+        assert!(
+            err.ends_with("exited with status 4; its last stderr line: vault down"),
+            "{err}"
+        );
+    }
+    let still = cache.get("app").await.unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &still),
+        "the last good credentials serve"
+    );
+    let status = &cache.status()[0];
+    assert_eq!(status.consecutive_failures, 2);
+    assert!(status.serving);
+    assert!(
+        status.next_refresh.is_some_and(|t| t > clock.now()),
+        "backs off"
+    );
+    let logged = logs.text();
+    assert_eq!(
+        logged.matches("credential renewal failed:").count(),
+        1,
+        "logged once per change:\n{logged}"
+    );
+    assert!(!leaks(&logged), "{logged}");
+}
