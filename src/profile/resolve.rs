@@ -50,7 +50,7 @@ impl ProfileSet {
                 if let (None, Some(process)) =
                     (static_base(current), get(current, CREDENTIAL_PROCESS))
                 {
-                    break process_base(current, process)?;
+                    break process_base(current, process, &visited)?;
                 }
                 break static_base(current).ok_or_else(|| ProfileError::NoCredentials {
                     location: header(current),
@@ -193,20 +193,49 @@ fn static_base(profile: &Profile) -> Option<BaseCredentials> {
 
 /// `credential_process`: checked now only to fail early, with the file and line, on a command
 /// line that cannot be split; it runs at each mint.
-fn process_base(profile: &Profile, process: &Property) -> Result<BaseCredentials, ProfileError> {
-    if crate::mint::process::split::split(&process.value).is_err() {
-        return Err(ProfileError::InvalidValue {
-            location: process.location.clone(),
-            profile: profile.name.clone(),
-            key: CREDENTIAL_PROCESS,
-            expected: "a command line with balanced quotes and no trailing backslash",
-        });
+fn process_base(
+    profile: &Profile,
+    process: &Property,
+    visited: &[&str],
+) -> Result<BaseCredentials, ProfileError> {
+    let invalid = |expected| ProfileError::InvalidValue {
+        location: process.location.clone(),
+        profile: profile.name.clone(),
+        key: CREDENTIAL_PROCESS,
+        expected,
+    };
+    let Ok(words) = crate::mint::process::split::split(&process.value) else {
+        return Err(invalid(
+            "a command line with balanced quotes and no trailing backslash",
+        ));
+    };
+    if asks_credvend_for(&words).is_some_and(|asked| visited.contains(&asked)) {
+        return Err(invalid(
+            "something other than `credvend credential-process` for this same chain, which \
+             would ask credvend for the credentials it is making",
+        ));
     }
     Ok(BaseCredentials::Process {
         profile: profile.name.clone(),
         command: Secret::new(process.value.clone()),
         location: process.location.clone(),
     })
+}
+
+/// The profile a `credvend credential-process --profile NAME` command line asks credvend for.
+fn asks_credvend_for(words: &[String]) -> Option<&str> {
+    let program = std::path::Path::new(words.first()?).file_name()?;
+    if program != "credvend" || !words.iter().any(|w| w == "credential-process") {
+        return None;
+    }
+    words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--profile") {
+            Some("") => words.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        })
 }
 
 fn source_base(
@@ -520,7 +549,11 @@ mod tests {
                 "[profile proc]\ncredential_process = /bin/helper --x 'a b'\n\
                  [profile app]\nrole_arn = arn:app\nsource_profile = proc\n\
                  [profile keyed]\ncredential_process = /bin/helper\n{KEYS}\
-                 [profile bad]\ncredential_process = /bin/helper 'open\n"
+                 [profile bad]\ncredential_process = /bin/helper 'open\n\
+                 [profile self]\ncredential_process = credvend credential-process --profile self\n\
+                 [profile top]\nrole_arn = r\nsource_profile = loop\n\
+                 [profile loop]\ncredential_process = /usr/bin/credvend credential-process --profile=top\n\
+                 [profile other]\ncredential_process = credvend credential-process --profile app\n"
             ),
             "",
         );
@@ -550,6 +583,17 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("helper"), "{err}");
+        for name in ["self", "top"] {
+            let err = resolve(&set, name).unwrap_err().to_string();
+            assert!(
+                err.contains("ask credvend for the credentials it is making"),
+                "{err}"
+            );
+        }
+        assert!(matches!(
+            resolve(&set, "other").unwrap().base,
+            BaseCredentials::Process { .. }
+        ));
     }
 
     #[test]
