@@ -64,6 +64,12 @@ impl Env {
         self
     }
 
+    /// Every variable, for a child process that gets the daemon's environment
+    /// (`credential_process`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The user's home directory, from `HOME`.
     #[must_use]
     pub fn home(&self) -> Option<&str> {

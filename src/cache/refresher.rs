@@ -37,7 +37,8 @@ impl Inner {
         let outcome = match &entry.chain {
             Ok(chain) => {
                 let mut steps = Vec::new();
-                let bound = self.fetch_bound(chain.hops.len());
+                let bound = self.fetch_bound(chain.hops.len())
+                    + mint::process::time_bound(&chain.base, &self.aws);
                 let run = mint::mint_steps(
                     &*self.sts,
                     chain,

@@ -249,6 +249,11 @@ fn aws(raw: &RawAws, sts: &RawSts, raw_mfa: &super::raw::RawMfa, env: &Env) -> R
         )?,
         timeout: positive("aws.timeout_seconds", raw.timeout_seconds, DEFAULT_TIMEOUT)?,
         max_attempts,
+        credential_process_timeout: positive(
+            "aws.credential_process_timeout_seconds",
+            raw.credential_process_timeout_seconds,
+            DEFAULT_CREDENTIAL_PROCESS_TIMEOUT,
+        )?,
         duration_seconds,
         role_session_name,
         source_identity,

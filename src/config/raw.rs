@@ -53,6 +53,7 @@ pub(super) struct RawAws {
     pub(super) connect_timeout_seconds: Option<u64>,
     pub(super) timeout_seconds: Option<u64>,
     pub(super) max_attempts: Option<u32>,
+    pub(super) credential_process_timeout_seconds: Option<u64>,
     pub(super) duration_seconds: Option<u32>,
     pub(super) role_session_name: Option<String>,
 }

@@ -49,6 +49,10 @@ pub const DEFAULT_PROFILE: &str = "default";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `aws.timeout_seconds`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `aws.credential_process_timeout_seconds`: the Go SDK's bound (botocore has none).
+/// Long enough for a helper that unlocks a password manager or talks to a server; it runs in
+/// the background refresher, so a generous bound delays only the retry, never a read.
+pub const DEFAULT_CREDENTIAL_PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default `aws.max_attempts`.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Default `aws.duration_seconds`.
@@ -169,6 +173,9 @@ pub struct AwsSettings {
     pub timeout: Duration,
     /// `max_attempts`: STS attempts per call, for retryable errors.
     pub max_attempts: u32,
+    /// `credential_process_timeout_seconds`: how long a profile's `credential_process` may
+    /// run before it is killed.
+    pub credential_process_timeout: Duration,
     /// `duration_seconds`: DurationSeconds when the profile sets none.
     pub duration_seconds: u32,
     /// `role_session_name`: prefix of session names when the profile sets none.

@@ -110,6 +110,7 @@ impl Ctx<'_> {
             None => (0, self.first_credentials(chain).await?),
         };
         if chain.hops.is_empty() {
+            super::process::check_served_as_given(&chain.base, &current)?;
             let step = if current.is_session() {
                 MintedStep {
                     kind: StepKind::AsGiven,
@@ -225,6 +226,7 @@ fn base_profile(base: &BaseCredentials) -> &str {
         BaseCredentials::Static { profile, .. }
         | BaseCredentials::Environment { profile, .. }
         | BaseCredentials::Metadata { profile, .. } => profile,
+        BaseCredentials::Process { profile, .. } => profile,
     }
 }
 
@@ -273,6 +275,19 @@ impl Ctx<'_> {
                     profile: profile.clone(),
                     error: Box::new(error),
                 }),
+            BaseCredentials::Process {
+                profile, command, ..
+            } => super::process::run(
+                profile,
+                command.expose(),
+                self.env,
+                self.aws.credential_process_timeout,
+            )
+            .await
+            .map_err(|error| MintError::Process {
+                profile: profile.clone(),
+                error,
+            }),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Why a chain could not be minted: the profile (and the role of a failed hop), the STS
 //! failure behind it; never a secret.
 
+use super::process::ProcessError;
 use crate::sts::StsError;
 
 /// Why a chain could not be minted. Names the profile (and the role for a failed hop); never
@@ -16,6 +17,15 @@ pub enum MintError {
         profile: String,
         /// The variables that are missing or empty.
         missing: String,
+    },
+    /// The profile's `credential_process` gave no credentials.
+    #[error("profile {profile:?}: credential_process failed")]
+    Process {
+        /// The profile with `credential_process`.
+        profile: String,
+        /// Why (the program, its exit status or what its output lacks; never a secret).
+        #[source]
+        error: ProcessError,
     },
     /// The STS endpoint could not be worked out.
     #[error("profile {profile:?}")]
@@ -81,6 +91,7 @@ impl MintError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Metadata { error, .. } => error.is_retryable(),
+            Self::Process { error, .. } => error.is_retryable(),
             _ => self.sts_error().is_some_and(StsError::is_retryable),
         }
     }

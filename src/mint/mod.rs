@@ -2,14 +2,16 @@
 //! credentials through STS. The one path used by the cache and by `credvend check`.
 //!
 //! `chain` runs the STS calls, `metadata` asks an instance or container endpoint for base
-//! credentials, `minted` holds what they produce, `error` why they failed; `mfa` keeps the MFA
-//! sessions that chains with `mfa_serial` are built on.
+//! credentials, `process` runs a profile's `credential_process`, `minted` holds what they
+//! produce, `error` why they failed; `mfa` keeps the MFA sessions that chains with
+//! `mfa_serial` are built on.
 
 mod chain;
 mod error;
 mod metadata;
 mod mfa;
 mod minted;
+pub mod process;
 
 pub use chain::{CHAINED_HOP_MAX_SECONDS, endpoint, hop_duration, mint, mint_steps};
 pub use error::MintError;

@@ -130,6 +130,16 @@ pub enum BaseCredentials {
         /// The endpoint, resolved from the daemon's environment and the profile.
         source: MetadataSource,
     },
+    /// `credential_process = COMMAND` in `profile`: credvend runs the command at each mint
+    /// and uses the credentials it prints.
+    Process {
+        /// The profile with `credential_process`.
+        profile: String,
+        /// The command line, as written. Kept as a secret because its arguments may hold one.
+        command: crate::secret::Secret,
+        /// Where `credential_process` was set.
+        location: Location,
+    },
 }
 
 /// One AssumeRole call of a chain.

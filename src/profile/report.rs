@@ -19,6 +19,8 @@ pub enum Resolution {
     SessionKeys(String),
     /// `credential_source` with no role (`Environment`).
     CredentialSource(String),
+    /// `credential_process`: its program, `...` standing for any arguments (never shown).
+    CredentialProcess(String),
     /// One or more AssumeRole hops.
     Role {
         /// The last hop's role: the one whose credentials are served.
@@ -93,14 +95,18 @@ impl Resolution {
             }
             BaseCredentials::Environment { .. } => Self::CredentialSource("Environment".into()),
             BaseCredentials::Metadata { source, .. } => Self::CredentialSource(source.to_string()),
+            BaseCredentials::Process { command, .. } => Self::CredentialProcess(
+                crate::mint::process::split::describe(command.expose()).unwrap_or_default(),
+            ),
         };
         let Some(last) = chain.hops.last() else {
             return base;
         };
         let (base_profile, via) = match (&chain.base, base) {
-            (BaseCredentials::Static { profile, .. }, described) => {
-                (profile, format!("profile {profile} ({described})"))
-            }
+            (
+                BaseCredentials::Static { profile, .. } | BaseCredentials::Process { profile, .. },
+                described,
+            ) => (profile, format!("profile {profile} ({described})")),
             (
                 BaseCredentials::Environment { profile, .. }
                 | BaseCredentials::Metadata { profile, .. },
@@ -130,6 +136,9 @@ impl fmt::Display for Resolution {
             Self::StaticKeys(key) => write!(f, "static keys {key}"),
             Self::SessionKeys(key) => write!(f, "session keys {key}"),
             Self::CredentialSource(source) => write!(f, "credential_source {source}"),
+            Self::CredentialProcess(program) => {
+                write!(f, "credential_process `{program}` (run by credvend)")
+            }
             Self::Role {
                 role_arn,
                 via,
@@ -184,7 +193,9 @@ mod tests {
         let config = "[profile dev]\nrole_arn = arn:aws:iam::1:role/dev\nsource_profile = mid\nregion = eu-west-1\n\
                       [profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = base\n\
                       [profile env]\nrole_arn = arn:aws:iam::1:role/env\ncredential_source = Environment\n\
-                      [profile broken]\nrole_arn = r\n";
+                      [profile broken]\nrole_arn = r\n\
+                      [profile proc]\ncredential_process = /opt/bin/helper --token hunter2\n\
+                      [profile via-proc]\nrole_arn = arn:aws:iam::1:role/p\nsource_profile = proc\n";
         let credentials = format!(
             "[base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = {SECRET}\n\
              [sess]\naws_access_key_id = ASIAEXAMPLESESSEKEY\naws_secret_access_key = {SECRET}\naws_session_token = {TOKEN}\n"
@@ -202,10 +213,13 @@ mod tests {
                 "dev: role arn:aws:iam::1:role/dev via profile base (static keys ****MPLE) (chain dev -> mid -> base) [config:1] region eu-west-1",
                 "env: role arn:aws:iam::1:role/env via credential_source Environment (chain env) [config:8]",
                 "mid: role arn:aws:iam::1:role/mid via profile base (static keys ****MPLE) (chain mid -> base) [config:5]",
+                "proc: credential_process `/opt/bin/helper ...` (run by credvend) [config:13]",
                 "sess: session keys ****EKEY [credentials:4]",
+                "via-proc: role arn:aws:iam::1:role/p via profile proc (credential_process `/opt/bin/helper ...` (run by credvend)) (chain via-proc -> proc) [config:15]",
             ]
         );
         let all = got.join("\n");
         assert!(!all.contains(SECRET) && !all.contains(TOKEN), "{all}");
+        assert!(!all.contains("hunter2"), "{all}");
     }
 }

@@ -17,6 +17,7 @@ const ACCESS_KEY_ID: &str = "aws_access_key_id";
 const SECRET_ACCESS_KEY: &str = "aws_secret_access_key";
 const SESSION_TOKEN: &str = "aws_session_token";
 const SECURITY_TOKEN: &str = "aws_security_token";
+const CREDENTIAL_PROCESS: &str = "credential_process";
 
 impl ProfileSet {
     /// Resolves `name` into base credentials plus role hops. `env` supplies
@@ -56,6 +57,12 @@ impl ProfileSet {
             let Some(role_arn) = get(current, "role_arn") else {
                 if let Some(source) = credential_source {
                     break source_base(requested, current, source, env)?;
+                }
+                // Keys win over credential_process, as in botocore's shared-credentials order.
+                if let (None, Some(process)) =
+                    (static_base(current), get(current, CREDENTIAL_PROCESS))
+                {
+                    break process_base(current, process, &visited)?;
                 }
                 break static_base(current).ok_or_else(|| ProfileError::NoCredentials {
                     location: header(current),
@@ -198,6 +205,53 @@ fn static_base(profile: &Profile) -> Option<BaseCredentials> {
         },
         location: id.location.clone(),
     })
+}
+
+/// `credential_process`: checked now only to fail early, with the file and line, on a command
+/// line that cannot be split; it runs at each mint.
+fn process_base(
+    profile: &Profile,
+    process: &Property,
+    visited: &[&str],
+) -> Result<BaseCredentials, ProfileError> {
+    let invalid = |expected| ProfileError::InvalidValue {
+        location: process.location.clone(),
+        profile: profile.name.clone(),
+        key: CREDENTIAL_PROCESS,
+        expected,
+    };
+    let Ok(words) = crate::mint::process::split::split(&process.value) else {
+        return Err(invalid(
+            "a command line with balanced quotes and no trailing backslash",
+        ));
+    };
+    if asks_credvend_for(&words).is_some_and(|asked| visited.contains(&asked)) {
+        return Err(invalid(
+            "something other than `credvend credential-process` for this same chain, which \
+             would ask credvend for the credentials it is making",
+        ));
+    }
+    Ok(BaseCredentials::Process {
+        profile: profile.name.clone(),
+        command: Secret::new(process.value.clone()),
+        location: process.location.clone(),
+    })
+}
+
+/// The profile a `credvend credential-process --profile NAME` command line asks credvend for.
+fn asks_credvend_for(words: &[String]) -> Option<&str> {
+    let program = std::path::Path::new(words.first()?).file_name()?;
+    if program != "credvend" || !words.iter().any(|w| w == "credential-process") {
+        return None;
+    }
+    words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--profile") {
+            Some("") => words.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        })
 }
 
 fn source_base(
@@ -583,6 +637,60 @@ mod tests {
             let err = resolve(&set, name).unwrap_err().to_string();
             assert!(err.starts_with(want), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn credential_process_is_a_source_below_keys_and_roles() {
+        let set = set(
+            &format!(
+                "[profile proc]\ncredential_process = /bin/helper --x 'a b'\n\
+                 [profile app]\nrole_arn = arn:app\nsource_profile = proc\n\
+                 [profile keyed]\ncredential_process = /bin/helper\n{KEYS}\
+                 [profile bad]\ncredential_process = /bin/helper 'open\n\
+                 [profile self]\ncredential_process = credvend credential-process --profile self\n\
+                 [profile top]\nrole_arn = r\nsource_profile = loop\n\
+                 [profile loop]\ncredential_process = /usr/bin/credvend credential-process --profile=top\n\
+                 [profile other]\ncredential_process = credvend credential-process --profile app\n"
+            ),
+            "",
+        );
+        let chain = resolve(&set, "proc").unwrap();
+        assert!(chain.hops.is_empty());
+        let BaseCredentials::Process {
+            profile,
+            command,
+            location,
+        } = &chain.base
+        else {
+            panic!("{:?}", chain.base);
+        };
+        assert_eq!(profile, "proc");
+        assert_eq!(command.expose(), "/bin/helper --x 'a b'");
+        assert_eq!(location.to_string(), "config:2");
+        let app = resolve(&set, "app").unwrap();
+        assert_eq!(hop_names(&app), ["app"]);
+        assert!(matches!(&app.base, BaseCredentials::Process { profile, .. } if profile == "proc"));
+        assert!(matches!(
+            resolve(&set, "keyed").unwrap().base,
+            BaseCredentials::Static { .. }
+        ));
+        let err = resolve(&set, "bad").unwrap_err().to_string();
+        assert!(
+            err.starts_with("config:11: profile `bad`: credential_process must be a command line"),
+            "{err}"
+        );
+        assert!(!err.contains("helper"), "{err}");
+        for name in ["self", "top"] {
+            let err = resolve(&set, name).unwrap_err().to_string();
+            assert!(
+                err.contains("ask credvend for the credentials it is making"),
+                "{err}"
+            );
+        }
+        assert!(matches!(
+            resolve(&set, "other").unwrap().base,
+            BaseCredentials::Process { .. }
+        ));
     }
 
     #[test]

@@ -461,6 +461,7 @@ mod tests {
             connect_timeout: std::time::Duration::from_secs(1),
             timeout: std::time::Duration::from_secs(2),
             max_attempts: 3,
+            credential_process_timeout: std::time::Duration::from_secs(60),
             duration_seconds: 3600,
             role_session_name: "credvend".into(),
             source_identity: None,

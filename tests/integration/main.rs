@@ -12,6 +12,7 @@ mod check;
 mod commands;
 mod conformance;
 mod control;
+mod credential_process;
 mod credential_source;
 mod docker;
 mod faults;

@@ -113,6 +113,15 @@ fn render(chain: &ProfileChain, rel: &dyn Fn(String) -> String) -> Vec<String> {
             "base source {profile} {source} at={}",
             rel(location.to_string())
         )),
+        BaseCredentials::Process {
+            profile,
+            command,
+            location,
+        } => out.push(format!(
+            "base process {profile} command={} at={}",
+            command.expose(),
+            rel(location.to_string())
+        )),
     }
     for hop in &chain.hops {
         out.push(format!(

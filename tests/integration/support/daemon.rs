@@ -54,6 +54,8 @@ pub struct Spec {
     pub fixed_ports: bool,
     /// TOML appended to the generated config (e.g. a `[server]` table).
     pub extra_toml: String,
+    /// More lines for the generated `[aws]` table (which holds `region`).
+    pub aws_toml: String,
     /// The daemon's open-file limit (soft and hard), set with `prlimit`.
     pub fd_limit: Option<u64>,
     /// Give the daemon its stderr as systemd does for the journal: `JOURNAL_STREAM` naming it.
@@ -102,6 +104,7 @@ impl Spec {
             fixed_ports: false,
             default_config_location: false,
             extra_toml: String::new(),
+            aws_toml: String::new(),
             fd_limit: None,
             journal_stream: false,
             socket_activation: false,
@@ -120,7 +123,9 @@ impl Spec {
         if self.imds.is_empty() && self.listeners.is_none() {
             toml.push_str("imds = []\n");
         }
-        toml.push_str("\n[aws]\nregion = \"us-east-1\"\n\n");
+        toml.push_str("\n[aws]\nregion = \"us-east-1\"\n");
+        toml.push_str(&self.aws_toml);
+        toml.push('\n');
         let port = || if self.fixed_ports { free_port() } else { 0 };
         if let Some(listeners) = &self.listeners {
             toml.push_str(listeners);
