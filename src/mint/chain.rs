@@ -214,9 +214,9 @@ async fn session_token(
 
 fn base_profile(base: &BaseCredentials) -> &str {
     match base {
-        BaseCredentials::Static { profile, .. } | BaseCredentials::Environment { profile, .. } => {
-            profile
-        }
+        BaseCredentials::Static { profile, .. }
+        | BaseCredentials::Environment { profile, .. }
+        | BaseCredentials::Sso { profile, .. } => profile,
     }
 }
 
@@ -232,6 +232,14 @@ impl Ctx<'_> {
                 .map_err(|missing| MintError::MissingEnvironment {
                     profile: profile.clone(),
                     missing: missing.to_owned(),
+                }),
+            BaseCredentials::Sso {
+                profile, source, ..
+            } => super::sso::credentials(self.aws, self.env, self.clock, profile, source)
+                .await
+                .map_err(|error| MintError::Sso {
+                    profile: profile.clone(),
+                    error: Box::new(error),
                 }),
         }
     }

@@ -37,6 +37,15 @@ pub enum MintError {
         #[source]
         error: Box<StsError>,
     },
+    /// IAM Identity Center gave no credentials (token missing, expired, refused; portal down).
+    #[error("profile {profile:?}: IAM Identity Center")]
+    Sso {
+        /// The profile with the SSO settings.
+        profile: String,
+        /// Why; says to run `aws sso login` when that is the fix.
+        #[source]
+        error: Box<super::sso::SsoError>,
+    },
     /// `GetSessionToken` failed.
     #[error("profile {profile:?}: GetSessionToken failed")]
     GetSessionToken {
@@ -61,6 +70,9 @@ impl MintError {
     /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        self.sts_error().is_some_and(StsError::is_retryable)
+        match self {
+            Self::Sso { error, .. } => error.is_retryable(),
+            _ => self.sts_error().is_some_and(StsError::is_retryable),
+        }
     }
 }

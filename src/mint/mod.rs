@@ -6,6 +6,7 @@
 mod chain;
 mod error;
 mod minted;
+pub mod sso;
 
 pub use chain::{CHAINED_HOP_MAX_SECONDS, endpoint, hop_duration, mint, mint_steps};
 pub use error::MintError;
