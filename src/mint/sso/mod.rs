@@ -55,16 +55,25 @@ pub fn token_file(source: &SsoSource, env: &Env) -> Result<PathBuf, SsoError> {
     Ok(token::cache_file(Path::new(home), key))
 }
 
-/// When the cached token of `source` expires, or why there is none usable; read only, for
-/// `credvend profiles`.
-pub fn token_expiry(
-    profile: &str,
-    source: &SsoSource,
-    env: &Env,
-) -> Result<OffsetDateTime, SsoError> {
-    let file = token_file(source, env)?;
+/// The state of `source`'s cached token at `now`, for `credvend profiles`: read only, no
+/// network. `valid until ...`, `expired at ...` with what happens next, or why there is none.
+#[must_use]
+pub fn token_status(profile: &str, source: &SsoSource, env: &Env, now: OffsetDateTime) -> String {
     let login = login_command(profile, source);
-    load(&file, &login).map(|t| t.expires_at)
+    let token = match token_file(source, env).and_then(|file| load(&file, &login)) {
+        Ok(token) => token,
+        Err(e) => return e.to_string(),
+    };
+    if token.expires_at > now {
+        return format!("valid until {}", token.expires_at_text);
+    }
+    match token.registration(now) {
+        Ok(_) if source.session.is_some() => format!(
+            "expired at {}; credvend refreshes it through SSO-OIDC with the cached refresh token",
+            token.expires_at_text
+        ),
+        _ => format!("expired at {}: run `{login}`", token.expires_at_text),
+    }
 }
 
 /// The portal's role credentials for `source` (named in `profile`).
