@@ -1,7 +1,8 @@
 //! The minting stage: a [`ProfileChain`](crate::profile::ProfileChain) becomes session
 //! credentials through STS. The one path used by the cache and by `credvend check`.
 //!
-//! `chain` runs the STS calls, `minted` holds what they produce, `error` why they failed.
+//! `chain` runs the STS calls, `minted` holds what they produce, `error` why they failed;
+//! `sso` gets the base credentials of IAM Identity Center profiles from the portal.
 
 mod chain;
 mod error;

@@ -322,8 +322,16 @@ fn without_a_token_every_surface_says_to_run_aws_sso_login_and_a_login_is_picked
     let profiles = text(&home.credvend(&m.url, &["profiles"]).stdout);
     assert!(profiles.contains(hint), "{profiles}");
 
-    login(&home.root, Some("corp"), 8 * 3600);
     let config = home.path("credvend.toml");
+    let config_arg = config.to_str().expect("utf-8");
+    let status = text(
+        &home
+            .credvend(&m.url, &["status", "--config", config_arg])
+            .stdout,
+    );
+    assert!(status.contains(hint), "{status}");
+
+    login(&home.root, Some("corp"), 8 * 3600);
     let refresh = home.credvend(
         &m.url,
         &[
@@ -339,7 +347,11 @@ fn without_a_token_every_surface_says_to_run_aws_sso_login_and_a_login_is_picked
         boto3_arn(m, &daemon, "app"),
         m.assumed("from-session", "via-sso")
     );
-    let all = format!("{}{}{}", daemon.stderr(), profiles, text(&check.stdout));
+    let all = format!(
+        "{}{profiles}{status}{}",
+        daemon.stderr(),
+        text(&check.stdout)
+    );
     assert_no_sso_secret(&all, m);
 }
 

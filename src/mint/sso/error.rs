@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SsoError {
     /// No token file where `aws sso login` writes it.
-    #[error("no cached IAM Identity Center token at {}: run `{login}`", file.display())]
+    #[error("no cached token at {}: run `{login}`", file.display())]
     TokenMissing {
         /// The cache file looked for.
         file: PathBuf,
@@ -16,7 +16,7 @@ pub enum SsoError {
         login: String,
     },
     /// The token file is there but not a token (bad JSON, missing fields).
-    #[error("cached IAM Identity Center token {} is unusable ({reason}): run `{login}`", file.display())]
+    #[error("the cached token {} is unusable ({reason}): run `{login}`", file.display())]
     TokenUnreadable {
         /// The cache file.
         file: PathBuf,
@@ -26,7 +26,7 @@ pub enum SsoError {
         login: String,
     },
     /// The token expired and could not be refreshed.
-    #[error("IAM Identity Center token expired at {expired_at}{why}: run `{login}`")]
+    #[error("the token expired at {expired_at}{why}: run `{login}`")]
     TokenExpired {
         /// `expiresAt`, as written in the cache.
         expired_at: String,
@@ -36,9 +36,7 @@ pub enum SsoError {
         login: String,
     },
     /// The portal refused the token (401/403).
-    #[error(
-        "the IAM Identity Center portal refused the token (HTTP {status}{detail}): run `{login}`"
-    )]
+    #[error("the portal refused the token (HTTP {status}{detail}): run `{login}`")]
     Refused {
         /// The HTTP status.
         status: u16,
@@ -85,6 +83,12 @@ pub enum SsoError {
         /// The configured URL.
         url: String,
         /// What is wrong.
+        reason: String,
+    },
+    /// The HTTPS client could not be set up (trust anchors, `[aws] ca_file`).
+    #[error("cannot set up HTTPS: {reason}")]
+    Tls {
+        /// Why.
         reason: String,
     },
     /// Neither `HOME` nor anything else says where `~/.aws/sso/cache` is.

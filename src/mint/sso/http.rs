@@ -54,8 +54,7 @@ pub(super) struct NewToken {
 impl Http {
     /// A client with `aws`'s trust anchors and timeouts.
     pub(super) fn new(aws: &AwsSettings) -> Result<Self, SsoError> {
-        let client = https_client(aws).map_err(|e| SsoError::Endpoint {
-            url: String::new(),
+        let client = https_client(aws).map_err(|e| SsoError::Tls {
             reason: Causes(&e).to_string(),
         })?;
         Ok(Self {

@@ -218,7 +218,7 @@ async fn an_expired_legacy_token_is_not_refreshed_and_not_sent() {
     let err = fetch(&home, "old", &source(None, addr)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "IAM Identity Center token expired at 2026-03-01T07:00:00Z: run `aws sso login --profile old`"
+        "the token expired at 2026-03-01T07:00:00Z: run `aws sso login --profile old`"
     );
     assert!(fake.oidc.lock().unwrap().is_empty());
     assert!(fake.portal.lock().unwrap().is_empty());
@@ -260,7 +260,7 @@ async fn a_refused_token_says_to_log_in_again() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the IAM Identity Center portal refused the token (HTTP 401, UnauthorizedException: Session token not found or invalid): run `aws sso login --sso-session corp`"
+        "the portal refused the token (HTTP 401, UnauthorizedException: Session token not found or invalid): run `aws sso login --sso-session corp`"
     );
     assert!(!err.is_retryable());
     assert!(!leaks(&format!("{err:?}")));
@@ -300,4 +300,43 @@ fn endpoints_follow_the_sdks_precedence() {
         got(&Env::default(), &src).is_err(),
         "plain HTTP off this host"
     );
+}
+
+#[tokio::test]
+async fn a_chain_on_an_sso_base_signs_its_first_hop_with_the_portals_credentials() {
+    use crate::causes::Causes;
+    use crate::profile::{BaseCredentials, Location};
+    use crate::test_util::{FakeSts, chain, hop};
+    let (_fake, addr) = start().await;
+    let home = temp_dir("sso-chain");
+    let env = Env::from_pairs([("HOME", home.to_str().unwrap())]);
+    let clock = Arc::new(ManualClock::new(NOW));
+    let sts = FakeSts::new(clock.clone());
+    let mut c = chain("app", vec![hop("app", "arn:aws:iam::1:role/app")]);
+    c.base = BaseCredentials::Sso {
+        profile: "base".into(),
+        source: source(Some("corp"), addr),
+        location: Location {
+            file: "config".into(),
+            line: 3,
+        },
+    };
+    let err = crate::mint::mint(&sts, &c, &aws_settings(), &env, &*clock)
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable());
+    let shown = Causes(&err).to_string();
+    assert!(
+        shown.starts_with("profile \"base\": IAM Identity Center: no cached token at ")
+            && shown.ends_with(": run `aws sso login --sso-session corp`"),
+        "{shown}"
+    );
+    assert!(sts.calls().is_empty());
+
+    write_token(&home, "corp", "2026-03-01T10:00:00Z", false);
+    let minted = crate::mint::mint(&sts, &c, &aws_settings(), &env, &*clock)
+        .await
+        .unwrap();
+    assert_eq!(sts.calls()[0].signed_with, "ASIAPORTAL");
+    assert_eq!(minted.role_arn.as_deref(), Some("arn:aws:iam::1:role/app"));
 }
