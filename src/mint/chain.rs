@@ -119,8 +119,12 @@ impl Ctx<'_> {
             out.push(step);
             return Ok(());
         }
+        // IAM Identity Center hands out role sessions: its first hop is already a chained
+        // one, which STS caps at an hour like the later ones.
+        let chained = usize::from(matches!(chain.base, BaseCredentials::Sso { .. }));
         for (index, hop) in chain.hops.iter().enumerate().skip(first) {
-            let step = assume(sts, endpoint, hop, index, aws, clock, &current).await?;
+            let position = index + chained;
+            let step = assume(sts, endpoint, hop, position, aws, clock, &current).await?;
             current = step.credentials.clone();
             out.push(step);
         }

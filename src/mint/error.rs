@@ -67,6 +67,16 @@ impl MintError {
         }
     }
 
+    /// The `aws sso login ...` command that fixes this error (for status and notifications),
+    /// when it is an IAM Identity Center token that is missing, expired or refused.
+    #[must_use]
+    pub fn sso_login(&self) -> Option<&str> {
+        match self {
+            Self::Sso { error, .. } => error.login(),
+            _ => None,
+        }
+    }
+
     /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
     #[must_use]
     pub fn is_retryable(&self) -> bool {

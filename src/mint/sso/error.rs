@@ -97,6 +97,18 @@ pub enum SsoError {
 }
 
 impl SsoError {
+    /// The `aws sso login ...` command that fixes this error, when a new login does.
+    #[must_use]
+    pub fn login(&self) -> Option<&str> {
+        match self {
+            Self::TokenMissing { login, .. }
+            | Self::TokenUnreadable { login, .. }
+            | Self::TokenExpired { login, .. }
+            | Self::Refused { login, .. } => Some(login),
+            _ => None,
+        }
+    }
+
     /// Whether trying again soon may help: transport trouble, timeouts, throttling, 5xx.
     /// A missing, expired or refused token waits for `aws sso login` (the cache retries
     /// permanent errors every few minutes, which picks a new login up).

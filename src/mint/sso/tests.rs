@@ -325,6 +325,7 @@ async fn a_chain_on_an_sso_base_signs_its_first_hop_with_the_portals_credentials
         .await
         .unwrap_err();
     assert!(!err.is_retryable());
+    assert_eq!(err.sso_login(), Some("aws sso login --sso-session corp"));
     let shown = Causes(&err).to_string();
     assert!(
         shown.starts_with("profile \"base\": IAM Identity Center: no cached token at ")
@@ -334,9 +335,13 @@ async fn a_chain_on_an_sso_base_signs_its_first_hop_with_the_portals_credentials
     assert!(sts.calls().is_empty());
 
     write_token(&home, "corp", "2026-03-01T10:00:00Z", false);
-    let minted = crate::mint::mint(&sts, &c, &aws_settings(), &env, &*clock)
+    let mut aws = aws_settings();
+    aws.duration_seconds = 43200;
+    let minted = crate::mint::mint(&sts, &c, &aws, &env, &*clock)
         .await
         .unwrap();
     assert_eq!(sts.calls()[0].signed_with, "ASIAPORTAL");
+    // The portal's credentials are a role session: STS allows a chained hop one hour.
+    assert_eq!(sts.calls()[0].duration_seconds, Some(3600));
     assert_eq!(minted.role_arn.as_deref(), Some("arn:aws:iam::1:role/app"));
 }
