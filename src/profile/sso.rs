@@ -76,14 +76,20 @@ impl ProfileSet {
         profile: &Profile,
         requested: &Profile,
     ) -> Result<Option<BaseCredentials>, SsoConfigError> {
-        if get(profile, "sso_account_id").is_none() && get(profile, "sso_role_name").is_none() {
-            return Ok(None);
-        }
         let missing = |key| SsoConfigError::Missing {
             location: header(profile),
             profile: profile.name.clone(),
             key,
         };
+        if get(profile, "sso_account_id").is_none() && get(profile, "sso_role_name").is_none() {
+            // A session without account and role only gives a bearer token (for other
+            // services), no AWS credentials: say what is missing rather than "no keys".
+            let session_only = get(profile, "sso_session").or(get(profile, "sso_start_url"));
+            if session_only.is_some() && get(profile, "aws_access_key_id").is_none() {
+                return Err(missing("sso_account_id and sso_role_name"));
+            }
+            return Ok(None);
+        }
         let account = get(profile, "sso_account_id").ok_or_else(|| missing("sso_account_id"))?;
         let role = get(profile, "sso_role_name").ok_or_else(|| missing("sso_role_name"))?;
         let (session, start_url, region, scopes) = match get(profile, "sso_session") {
@@ -285,6 +291,10 @@ mod tests {
                 "[sso-session s]\nsso_region = eu-west-1\nsso_start_url = https://a\n\
                  [profile p]\nsso_session = s\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n",
                 "config:6: profile `p`: sso_region differs from the one in [sso-session s]",
+            ),
+            (
+                "[sso-session s]\nsso_region = eu-west-1\nsso_start_url = https://a\n[profile p]\nsso_session = s\n",
+                "config:4: profile `p` uses IAM Identity Center but does not set sso_account_id and sso_role_name",
             ),
             (
                 "[profile p]\nsso_start_url = https://a\nsso_account_id = 1\nsso_role_name = R\n",
