@@ -279,6 +279,32 @@ fn an_expired_token_is_refreshed_through_oidc_and_botocore_reads_the_rewritten_c
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(&file).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    // And boto3's own SSO provider takes the rewritten cache as the CLI's: it sends the
+    // refreshed token to the portal and gets the same session.
+    let out = Command::new(python().expect("venv python"))
+        .arg(peer_script("clients/boto3_identity.py"))
+        .env_clear()
+        .envs(scrubbed_env(Some(home)))
+        .env("AWS_PROFILE", "base")
+        .env("AWS_ENDPOINT_URL_STS", &m.url)
+        .env("AWS_ENDPOINT_URL_SSO", &portal.url)
+        .output()
+        .expect("run boto3");
+    assert!(out.status.success(), "boto3: {}", text(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("boto3 JSON");
+    assert_eq!(answer["method"], "sso");
+    assert_eq!(answer["arn"], m.assumed("app", "seed-session").as_str());
+    let last = portal.calls().last().cloned().expect("a call");
+    assert_eq!(last["op"], "GetRoleCredentials");
+    assert_eq!(
+        last["token_accepted"], true,
+        "boto3 sent the token credvend wrote"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("cache file"),
+        written,
+        "boto3 had no reason to refresh it again"
+    );
     assert!(
         daemon
             .stderr()
