@@ -23,6 +23,9 @@ pub fn profiles(config: &Config, env: &Env) -> Result<String, CommandError> {
     }
     for report in reports {
         let _ = writeln!(out, "{report}");
+        if let Some(line) = sso_token_line(&set, &report.name, env) {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     // The daemon refuses these; say so here too, with the same words.
     let own_listener = set
@@ -38,6 +41,21 @@ pub fn profiles(config: &Config, env: &Env) -> Result<String, CommandError> {
         let _ = writeln!(out, "warning: {warning}");
     }
     Ok(out)
+}
+
+/// For a profile whose chain starts at IAM Identity Center: the cached token's state, so a
+/// missing or expired login shows here, with the command that fixes it.
+fn sso_token_line(set: &ProfileSet, name: &str, env: &Env) -> Option<String> {
+    use crate::clock::{Clock as _, SystemClock};
+    let chain = set.resolve(name, env).ok()?;
+    let crate::profile::BaseCredentials::Sso {
+        profile, source, ..
+    } = &chain.base
+    else {
+        return None;
+    };
+    let status = crate::mint::sso::token_status(profile, source, env, SystemClock.now());
+    Some(format!("IAM Identity Center token: {status}"))
 }
 
 #[cfg(test)]

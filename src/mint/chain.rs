@@ -128,8 +128,12 @@ impl Ctx<'_> {
             out.push(step);
             return Ok(());
         }
+        // IAM Identity Center hands out role sessions: its first hop is already a chained
+        // one, which STS caps at an hour like the later ones.
+        let chained = usize::from(matches!(chain.base, BaseCredentials::Sso { .. }));
         for (index, hop) in chain.hops.iter().enumerate().skip(first) {
-            let step = assume(sts, endpoint, hop, index, aws, clock, &current).await?;
+            let position = index + chained;
+            let step = assume(sts, endpoint, hop, position, aws, clock, &current).await?;
             current = step.credentials.clone();
             out.push(step);
         }
@@ -225,7 +229,8 @@ fn base_profile(base: &BaseCredentials) -> &str {
     match base {
         BaseCredentials::Static { profile, .. }
         | BaseCredentials::Environment { profile, .. }
-        | BaseCredentials::Metadata { profile, .. } => profile,
+        | BaseCredentials::Metadata { profile, .. }
+        | BaseCredentials::Sso { profile, .. } => profile,
         BaseCredentials::Process { profile, .. } => profile,
     }
 }
@@ -288,6 +293,14 @@ impl Ctx<'_> {
                 profile: profile.clone(),
                 error,
             }),
+            BaseCredentials::Sso {
+                profile, source, ..
+            } => super::sso::credentials(self.aws, self.env, self.clock, profile, source)
+                .await
+                .map_err(|error| MintError::Sso {
+                    profile: profile.clone(),
+                    error: Box::new(error),
+                }),
         }
     }
 }

@@ -65,6 +65,15 @@ pub enum MintError {
         #[source]
         error: Box<super::metadata::MetadataError>,
     },
+    /// IAM Identity Center gave no credentials (token missing, expired, refused; portal down).
+    #[error("profile {profile:?}: IAM Identity Center")]
+    Sso {
+        /// The profile with the SSO settings.
+        profile: String,
+        /// Why; says to run `aws sso login` when that is the fix.
+        #[source]
+        error: Box<super::sso::SsoError>,
+    },
     /// `GetSessionToken` failed.
     #[error("profile {profile:?}: GetSessionToken failed")]
     GetSessionToken {
@@ -86,12 +95,23 @@ impl MintError {
         }
     }
 
+    /// The `aws sso login ...` command that fixes this error (for status and notifications),
+    /// when it is an IAM Identity Center token that is missing, expired or refused.
+    #[must_use]
+    pub fn sso_login(&self) -> Option<&str> {
+        match self {
+            Self::Sso { error, .. } => error.login(),
+            _ => None,
+        }
+    }
+
     /// Whether trying again soon may help (throttling, 5xx, timeouts, transport, garbage).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Metadata { error, .. } => error.is_retryable(),
             Self::Process { error, .. } => error.is_retryable(),
+            Self::Sso { error, .. } => error.is_retryable(),
             _ => self.sts_error().is_some_and(StsError::is_retryable),
         }
     }

@@ -2,9 +2,9 @@
 //! credentials through STS. The one path used by the cache and by `credvend check`.
 //!
 //! `chain` runs the STS calls, `metadata` asks an instance or container endpoint for base
-//! credentials, `process` runs a profile's `credential_process`, `minted` holds what they
-//! produce, `error` why they failed; `mfa` keeps the MFA sessions that chains with
-//! `mfa_serial` are built on.
+//! credentials, `process` runs a profile's `credential_process`, `sso` gets IAM Identity
+//! Center profiles' credentials from the portal, `minted` holds what they produce, `error` why
+//! they failed; `mfa` keeps the MFA sessions that chains with `mfa_serial` are built on.
 
 mod chain;
 mod error;
@@ -12,6 +12,7 @@ mod metadata;
 mod mfa;
 mod minted;
 pub mod process;
+pub mod sso;
 
 pub use chain::{CHAINED_HOP_MAX_SECONDS, endpoint, hop_duration, mint, mint_steps};
 pub use error::MintError;

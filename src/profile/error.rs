@@ -199,4 +199,7 @@ pub enum ProfileError {
         /// The missing variable.
         missing: &'static str,
     },
+    /// An IAM Identity Center profile that is incomplete or inconsistent.
+    #[error(transparent)]
+    Sso(#[from] super::SsoConfigError),
 }

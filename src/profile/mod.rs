@@ -12,6 +12,7 @@ mod report;
 mod resolve;
 mod scan;
 pub mod shadow;
+mod sso;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +22,7 @@ pub use error::{Malformed, ProfileError};
 pub use metadata::MetadataSource;
 pub use report::{ProfileReport, Resolution};
 pub use resolve::environment_credentials;
+pub use sso::SsoConfigError;
 
 use crate::secret::Credentials;
 
@@ -66,6 +68,8 @@ pub struct ProfileSet {
     pub profiles: BTreeMap<String, Profile>,
     /// `[services NAME]` sections: section name -> service (lowercase, e.g. `sts`) -> key -> value.
     pub services: BTreeMap<String, BTreeMap<String, BTreeMap<String, Property>>>,
+    /// `[sso-session NAME]` sections of the config file, as profiles named NAME.
+    pub sso_sessions: BTreeMap<String, Profile>,
     /// Sections and keys ignored while loading (`file:line: why`), for the caller to log.
     /// They never contain a value.
     pub warnings: Vec<String>,
@@ -140,6 +144,39 @@ pub enum BaseCredentials {
         /// Where `credential_process` was set.
         location: Location,
     },
+    /// IAM Identity Center: `sso_session` (or the legacy `sso_start_url`) with
+    /// `sso_account_id` and `sso_role_name`, named in `profile`.
+    Sso {
+        /// The profile with `sso_account_id`.
+        profile: String,
+        /// The session, account and role.
+        source: SsoSource,
+        /// Where `sso_account_id` was set.
+        location: Location,
+    },
+}
+
+/// An IAM Identity Center (SSO) source: the portal's role credentials for an account and a
+/// permission set, fetched with the access token `aws sso login` cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SsoSource {
+    /// `sso_session` (the `[sso-session NAME]` section); `None` for the legacy form, whose
+    /// settings are all in the profile.
+    pub session: Option<String>,
+    /// `sso_start_url`.
+    pub start_url: String,
+    /// `sso_region`: where the portal and OIDC endpoints are.
+    pub region: String,
+    /// `sso_account_id`.
+    pub account_id: String,
+    /// `sso_role_name`.
+    pub role_name: String,
+    /// `sso_registration_scopes` of the session (used by `aws sso login`, shown only).
+    pub registration_scopes: Vec<String>,
+    /// The portal endpoint from the profile: `[services]` sso `endpoint_url`, else `endpoint_url`.
+    pub portal_endpoint: Option<String>,
+    /// The OIDC endpoint from the profile: `[services]` sso_oidc `endpoint_url`, else `endpoint_url`.
+    pub oidc_endpoint: Option<String>,
 }
 
 /// One AssumeRole call of a chain.

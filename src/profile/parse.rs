@@ -96,6 +96,7 @@ impl ProfileSet {
                     "[{name}] ignored: config-file profiles need [profile {name}]"
                 ))),
                 (Kind::Config, Class::Services(name)) => self.merge_services(name, section),
+                (Kind::Config, Class::SsoSession(name)) => self.merge_sso_session(name, section),
                 (Kind::Config, Class::Other) => {}
                 (Kind::Credentials, Class::Profile(name, false)) => {
                     self.merge_profile(name, section);
@@ -121,6 +122,20 @@ impl ProfileSet {
         }
     }
 
+    fn merge_sso_session(&mut self, name: &str, section: Section) {
+        let session = self
+            .sso_sessions
+            .entry(name.to_string())
+            .or_insert_with(|| Profile {
+                name: name.to_string(),
+                ..Profile::default()
+            });
+        session.location.get_or_insert(section.location);
+        for entry in section.properties {
+            session.properties.insert(entry.key, entry.property);
+        }
+    }
+
     fn merge_services(&mut self, name: &str, section: Section) {
         let services = self.services.entry(name.to_string()).or_default();
         for entry in section.properties {
@@ -142,7 +157,9 @@ enum Class<'a> {
     /// A profile name, and whether it came as `profile NAME`.
     Profile(&'a str, bool),
     Services(&'a str),
-    /// Another prefix (`sso-session x`): valid config, not ours.
+    /// `[sso-session NAME]`: an IAM Identity Center session that profiles name.
+    SsoSession(&'a str),
+    /// Another prefix: valid config, not ours.
     Other,
     Invalid,
 }
@@ -161,6 +178,7 @@ fn classify(header: &str) -> Class<'_> {
         None => Class::Profile(name, false),
         Some("profile") => Class::Profile(name, true),
         Some("services") => Class::Services(name),
+        Some("sso-session") => Class::SsoSession(name),
         Some(_) => Class::Other,
     }
 }

@@ -21,6 +21,8 @@ pub enum Resolution {
     CredentialSource(String),
     /// `credential_process`: its program, `...` standing for any arguments (never shown).
     CredentialProcess(String),
+    /// IAM Identity Center: the session (or legacy start URL), account and role.
+    Sso(String),
     /// One or more AssumeRole hops.
     Role {
         /// The last hop's role: the one whose credentials are served.
@@ -98,13 +100,16 @@ impl Resolution {
             BaseCredentials::Process { command, .. } => Self::CredentialProcess(
                 crate::mint::process::split::describe(command.expose()).unwrap_or_default(),
             ),
+            BaseCredentials::Sso { source, .. } => Self::Sso(describe_sso(source)),
         };
         let Some(last) = chain.hops.last() else {
             return base;
         };
         let (base_profile, via) = match (&chain.base, base) {
             (
-                BaseCredentials::Static { profile, .. } | BaseCredentials::Process { profile, .. },
+                BaseCredentials::Static { profile, .. }
+                | BaseCredentials::Process { profile, .. }
+                | BaseCredentials::Sso { profile, .. },
                 described,
             ) => (profile, format!("profile {profile} ({described})")),
             (
@@ -139,6 +144,7 @@ impl fmt::Display for Resolution {
             Self::CredentialProcess(program) => {
                 write!(f, "credential_process `{program}` (run by credvend)")
             }
+            Self::Sso(described) => f.write_str(described),
             Self::Role {
                 role_arn,
                 via,
@@ -147,6 +153,18 @@ impl fmt::Display for Resolution {
             Self::Error(e) => write!(f, "error: {e}"),
         }
     }
+}
+
+/// `IAM Identity Center sso_session corp (https://…, eu-west-1) account 1 role R`.
+fn describe_sso(source: &super::SsoSource) -> String {
+    let session = match &source.session {
+        Some(name) => format!("sso_session {name}"),
+        None => "legacy sso_start_url".to_owned(),
+    };
+    format!(
+        "IAM Identity Center {session} ({}, {}) account {} role {}",
+        source.start_url, source.region, source.account_id, source.role_name
+    )
 }
 
 impl fmt::Display for ProfileReport {
@@ -221,5 +239,22 @@ mod tests {
         let all = got.join("\n");
         assert!(!all.contains(SECRET) && !all.contains(TOKEN), "{all}");
         assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    #[test]
+    fn sso_profiles_name_their_session_account_and_role() {
+        let config = "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+                      [profile base]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Dev\n\
+                      [profile app]\nrole_arn = arn:aws:iam::1:role/app\nsource_profile = base\n\
+                      [profile old]\nsso_start_url = https://old.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 2\nsso_role_name = R\n";
+        let got = lines(config, "", &Env::default());
+        assert_eq!(
+            got,
+            [
+                "app: role arn:aws:iam::1:role/app via profile base (IAM Identity Center sso_session corp (https://corp.awsapps.com/start, eu-west-1) account 111122223333 role Dev) (chain app -> base) [config:8]",
+                "base: IAM Identity Center sso_session corp (https://corp.awsapps.com/start, eu-west-1) account 111122223333 role Dev [config:4]",
+                "old: IAM Identity Center legacy sso_start_url (https://old.awsapps.com/start, us-east-1) account 2 role R [config:11]",
+            ]
+        );
     }
 }

@@ -41,6 +41,13 @@ impl ProfileSet {
                     location: serial.location.clone(),
                 });
             }
+            // An SSO profile without a role is a source, even beside keys (botocore's order).
+            if get(current, "role_arn").is_none()
+                && get(current, "credential_source").is_none()
+                && let Some(base) = self.sso_base(current, requested)?
+            {
+                break base;
+            }
             if visited.len() > 1
                 && let Some(base) = static_base(current)
             {

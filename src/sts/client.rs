@@ -40,9 +40,28 @@ const BASE_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// Longest single retry delay within one call.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
-const USER_AGENT: &str = concat!("credvend/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` of every request credvend sends to AWS.
+pub const USER_AGENT: &str = concat!("credvend/", env!("CARGO_PKG_VERSION"));
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// The hyper client credvend talks to AWS services with (STS, and the IAM Identity Center
+/// portal and OIDC endpoints).
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// An HTTPS client with the connect timeout and trust anchors of `aws`. It speaks plain HTTP
+/// too: callers check URLs with [`crate::validate::check_endpoint_url`] (loopback only).
+pub fn https_client(aws: &AwsSettings) -> Result<HttpClient, StsError> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(aws.connect_timeout));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config(aws.ca_file.as_deref())?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https))
+}
 
 /// STS over HTTPS.
 #[derive(Debug)]
@@ -68,19 +87,8 @@ impl StsClient {
         clock: Arc<AwsClock>,
         random: Arc<dyn Random>,
     ) -> Result<Self, StsError> {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(aws.connect_timeout));
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(aws.ca_file.as_deref())?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
         Ok(Self {
-            http,
+            http: https_client(aws)?,
             clock,
             random,
             timeout: aws.timeout,

@@ -27,5 +27,6 @@ mod server;
 mod service_files;
 mod sigv4_botocore;
 mod sigv4_vectors;
+mod sso;
 mod support;
 mod tls;

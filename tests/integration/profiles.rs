@@ -122,6 +122,17 @@ fn render(chain: &ProfileChain, rel: &dyn Fn(String) -> String) -> Vec<String> {
             command.expose(),
             rel(location.to_string())
         )),
+        BaseCredentials::Sso {
+            profile,
+            source,
+            location,
+        } => out.push(format!(
+            "base sso {profile} session={} account={} role={} at={}",
+            or_dash(source.session.as_deref()),
+            source.account_id,
+            source.role_name,
+            rel(location.to_string())
+        )),
     }
     for hop in &chain.hops {
         out.push(format!(
