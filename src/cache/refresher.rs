@@ -34,6 +34,8 @@ impl Inner {
     }
 
     async fn fetch(&self, entry: &Entry, plan: Plan) {
+        // What a person must run, when the failure is a login that ran out.
+        let mut login = None;
         let outcome = match &entry.chain {
             Ok(chain) => {
                 let mut steps = Vec::new();
@@ -51,7 +53,10 @@ impl Inner {
                 );
                 let error = match tokio::time::timeout(bound, run).await {
                     Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(mint_failure(&e, self.clock.now())),
+                    Ok(Err(e)) => {
+                        login = e.sso_login().map(str::to_owned);
+                        Some(mint_failure(&e, self.clock.now()))
+                    }
                     Err(_) => Some(Failure::transient(
                         self.clock.now(),
                         format!(
@@ -72,6 +77,10 @@ impl Inner {
         let now = self.clock.now();
         let report = entry.finish(&plan, outcome, &self.settings, now, self.random.unit());
         log_report(&entry.name, &report);
+        if let (Report::Failed { changed: true, .. }, Some(login)) = (&report, login) {
+            // Once per change, as the log line: an SSO session that ran out needs a person.
+            mint::notify::desktop(&self.env, &format!("profile {}: {login}", entry.name));
+        }
         self.wake.notify_one();
     }
 

@@ -10,7 +10,6 @@
 //! per session, never in a loop.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use time::{Duration, OffsetDateTime};
@@ -93,44 +92,7 @@ pub(super) fn ask_for_code(profile: &str, serial: &str, soon: bool, env: &Env) {
     let message =
         format!("profile {profile} needs an MFA code {when}: run `credvend mfa {profile}`");
     tracing::warn!(profile, mfa_serial = serial, "{message}");
-    let Some((program, args)) = notifier(env, &message) else {
-        return;
-    };
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    // Waited for on a blocking thread, so the notifier never lingers as a zombie.
-    runtime.spawn_blocking(move || {
-        let status = std::process::Command::new(&program)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        if let Err(e) = status {
-            tracing::debug!(program = %program.display(), error = %e, "no desktop notification");
-        }
-    });
-}
-
-/// The desktop notifier on `env`'s PATH, with its arguments for `message`.
-fn notifier(env: &Env, message: &str) -> Option<(PathBuf, Vec<String>)> {
-    let path = env.get("PATH")?;
-    let find = |name: &str| {
-        std::env::split_paths(path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    };
-    if let Some(p) = find("notify-send") {
-        return Some((p, vec!["credvend".to_owned(), message.to_owned()]));
-    }
-    let p = find("osascript")?;
-    // AppleScript string: the message has no quotes of its own (profile names cannot).
-    let script = format!(
-        "display notification \"{}\" with title \"credvend\"",
-        message.replace('"', "'")
-    );
-    Some((p, vec!["-e".to_owned(), script]))
+    super::notify::desktop(env, &message);
 }
 
 /// Trades `code` for an MFA session of `serial`, signed with `keys`, lasting `seconds`.

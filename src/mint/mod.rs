@@ -11,6 +11,7 @@ mod error;
 mod metadata;
 mod mfa;
 mod minted;
+pub mod notify;
 pub mod process;
 pub mod sso;
 
