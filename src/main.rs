@@ -13,6 +13,9 @@ use credvend::config::{Config, DefaultPaths};
 use credvend::env::Env;
 use credvend::{commands, daemon, telemetry};
 
+/// Threads for blocking work (see where the runtime is built).
+const MAX_BLOCKING_THREADS: usize = 8;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
@@ -89,6 +92,10 @@ fn run(cli: Cli, env: Env) -> Result<Done, Box<dyn Error>> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Blocking work is short (a caller lookup per new connection, file reads): a few
+        // threads keep up, where tokio's default of 512 lets a burst of new connections grow
+        // a thread, and its stack, for each.
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()?;
     let text = match cli.command {
         Command::Serve => {

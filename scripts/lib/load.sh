@@ -130,7 +130,8 @@ start_credvend() {
 }
 
 # wrk's report: one line "BENCH rps=… p99_us=… p50_us=… non2xx=… errors=… requests=…".
-# BENCH_METHOD and BENCH_HEADER ("Name: value") set the request.
+# BENCH_METHOD and BENCH_HEADER ("Name: value") set the request; BENCH_CLOSE=1 asks for a new
+# connection per request.
 write_wrk_report() {
     cat >"$tmp/report.lua" <<'EOF'
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
@@ -138,6 +139,10 @@ local header = os.getenv("BENCH_HEADER")
 if header and header ~= "" then
     local name, value = header:match("^([^:]+):%s*(.*)$")
     wrk.headers[name] = value
+end
+-- BENCH_CLOSE=1: every request on a connection of its own (the server closes after it).
+if os.getenv("BENCH_CLOSE") == "1" then
+    wrk.headers["Connection"] = "close"
 end
 done = function(summary, latency, requests)
     local e = summary.errors
