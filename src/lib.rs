@@ -14,7 +14,9 @@
 //! - [`profile`]: `~/.aws` parsing and resolution into a chain of base credentials and role hops.
 //! - [`sigv4`]: the request signer, pure functions.
 //! - [`sts`]: the STS client and the [`sts::Sts`] seam.
-//! - [`mint`]: a profile chain -> session credentials, through STS.
+//! - [`mint`]: a profile chain -> session credentials: its base (keys, environment,
+//!   `credential_process`, IAM Identity Center, instance or container metadata, an MFA
+//!   session), then STS.
 //! - [`cache`]: the per-profile credential cache the servers read.
 //! - [`server`]: the IMDS and ECS HTTP endpoints, with their guards.
 //! - [`identity`]: who is behind a connection (uid, user, pid, executable, unit).
