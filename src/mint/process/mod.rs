@@ -4,7 +4,7 @@
 //! The command is split as botocore splits it ([`split`]) and run without a shell, with the
 //! daemon's environment (the injected [`Env`]), stdin from `/dev/null`, within
 //! `[aws] credential_process_timeout_seconds` (killed after it). Stdout is read up to 1 MiB and
-//! never logged; it is checked as botocore checks it ([`document`]). Stderr lines are logged
+//! never logged; it is checked as botocore checks it (`document`). Stderr lines are logged
 //! once the program has ended, each with the secret and token it printed, and anything that
 //! looks like a key or token, replaced by `<redacted>`. Only the cache's fetch task (and
 //! `credvend check`) gets here: a read never waits for a program.
