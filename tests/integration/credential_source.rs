@@ -54,7 +54,14 @@ fn boto3_arn(moto: &Seeded, daemon: &Daemon, vars: &[(&str, &str)]) -> Option<St
     let python = python()?;
     let home = Home::new();
     let mut env = scrubbed_env(Some(&home.root));
-    env.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    // IMDS stays switched off unless the client is pointed at a listener of ours: a client
+    // told only of a container endpoint would otherwise fall back to 169.254.169.254.
+    if vars
+        .iter()
+        .any(|(k, _)| *k == "AWS_EC2_METADATA_SERVICE_ENDPOINT")
+    {
+        env.retain(|(k, _)| k != "AWS_EC2_METADATA_DISABLED");
+    }
     env.push(("AWS_ENDPOINT_URL_STS".into(), moto.url.clone()));
     env.push(("AWS_METADATA_SERVICE_TIMEOUT".into(), "5".into()));
     let out = Command::new(python)
