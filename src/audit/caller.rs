@@ -71,7 +71,7 @@ impl<'a> CallerLine<'a> {
                     image: Some(&c.image),
                 });
             }
-            Caller::Remote(_) | Caller::Unknown(_) => {}
+            Caller::Remote(_) | Caller::Unknown(_) | Caller::Unidentified => {}
         }
         line
     }

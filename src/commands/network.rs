@@ -48,6 +48,12 @@ pub enum NetworkError {
     /// `ip` could not be run.
     #[error("cannot run `ip` (iproute2)")]
     Spawn(#[source] std::io::Error),
+    /// Not Linux: the addresses are set up another way.
+    #[error(
+        "credvend network drives Linux's `ip`; on macOS, `sudo credvend-network {0}` \
+         (from launchd/) puts the addresses on lo0"
+    )]
+    NotLinux(&'static str),
     /// `ip` failed.
     #[error("`ip {args}` failed: {stderr}")]
     Ip {
@@ -68,6 +74,13 @@ struct Assigned {
 /// Runs the action; what it did or found.
 pub fn network(action: Action, config: &Config) -> Result<String, NetworkError> {
     let root = nix::unistd::geteuid().is_root();
+    if !cfg!(target_os = "linux") {
+        return Err(NetworkError::NotLinux(match action {
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::Status => "status",
+        }));
+    }
     match action {
         Action::Up if !root => Err(NetworkError::NotRoot("up")),
         Action::Down if !root => Err(NetworkError::NotRoot("down")),

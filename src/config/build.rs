@@ -16,7 +16,7 @@ use super::raw::{
     RawAudit, RawAws, RawCache, RawConfig, RawDocker, RawEcs, RawImds, RawServer, RawSts,
 };
 use super::settings::*;
-use super::users::{AllowedUsers, allowed_users, system_lookup};
+use super::users::{AllowedUsers, system_users};
 use crate::env::Env;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -372,7 +372,10 @@ fn imds(
             None => None,
         },
         allowed_networks: networks(key, raw.allowed_networks.as_deref())?,
-        allowed_users: allowed_users(key, raw.allowed_users.as_deref(), &system_lookup)?,
+        allowed_users: system_users(
+            &format!("{key}.allowed_users"),
+            raw.allowed_users.as_deref(),
+        )?,
         label_profiles: label_profiles(key, raw.label_profiles.as_deref())?,
         require_label: raw.require_label.unwrap_or(false),
         token_hop_limit: match raw.token_hop_limit {
@@ -443,14 +446,14 @@ fn ecs(
         }
     }
     let allowed_networks = networks("ecs", raw.allowed_networks.as_deref())?;
-    let users = allowed_users("ecs", raw.allowed_users.as_deref(), &system_lookup)?;
+    let users = system_users("ecs.allowed_users", raw.allowed_users.as_deref())?;
     let mut profile_users = std::collections::BTreeMap::new();
     for (profile, entries) in raw.profile_users.iter().flatten() {
         let key = format!("ecs.profile_users.{profile}");
         if !profiles.contains(profile) {
             return Err(invalid(key, "is not one of ecs.profiles"));
         }
-        let users: AllowedUsers = allowed_users(&key, Some(entries), &system_lookup)?;
+        let users: AllowedUsers = system_users(&key, Some(entries))?;
         profile_users.insert(profile.clone(), users);
     }
     if !raw.enabled.unwrap_or(true) {

@@ -34,15 +34,30 @@ impl AllowedUsers {
     }
 }
 
-/// Reads `key`'s list, finding names with `lookup` (the user database in the daemon).
-pub(super) fn allowed_users(
+/// Reads the list at `key` (`imds[0].allowed_users`, say) against this host's user database.
+pub(super) fn system_users(
+    key: &str,
+    entries: Option<&[String]>,
+) -> Result<AllowedUsers, ConfigError> {
+    allowed_users(
+        key,
+        entries,
+        &system_lookup,
+        crate::identity::NAMES_LOCAL_CALLERS,
+    )
+}
+
+/// Reads the list at `key`, finding names with `lookup`. Where local callers cannot be named
+/// (`names_callers` false), a list of users could not be kept, and only `"*"` is taken.
+fn allowed_users(
     key: &str,
     entries: Option<&[String]>,
     lookup: &dyn Fn(&str) -> Option<u32>,
+    names_callers: bool,
 ) -> Result<AllowedUsers, ConfigError> {
     let mut users = AllowedUsers::default();
     for (i, entry) in entries.unwrap_or_default().iter().enumerate() {
-        let at = || format!("{key}.allowed_users[{i}]");
+        let at = || format!("{key}[{i}]");
         if entry == "*" {
             users.anyone = true;
         } else if let Ok(uid) = entry.parse::<u32>() {
@@ -59,11 +74,18 @@ pub(super) fn allowed_users(
             users.uids.push(uid);
         }
     }
+    if !names_callers && !users.uids.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "credvend can tell local users apart only on Linux; here every local user is \
+             served, so list only \"*\" (or nothing)",
+        ));
+    }
     Ok(users)
 }
 
 /// The user database's uid for `name`.
-pub(super) fn system_lookup(name: &str) -> Option<u32> {
+fn system_lookup(name: &str) -> Option<u32> {
     nix::unistd::User::from_name(name)
         .ok()
         .flatten()
@@ -80,7 +102,7 @@ mod tests {
 
     fn parse(entries: &[&str]) -> Result<AllowedUsers, ConfigError> {
         let entries: Vec<String> = entries.iter().map(|&e| e.to_owned()).collect();
-        allowed_users("imds[0]", Some(&entries), &lookup)
+        allowed_users("imds[0].allowed_users", Some(&entries), &lookup, true)
     }
 
     #[test]
@@ -99,6 +121,19 @@ mod tests {
         assert!(e.to_string().contains("there is no user \"bob\""), "{e}");
         let e = parse(&["a/b"]).unwrap_err();
         assert!(e.to_string().contains("not a user name or uid"), "{e}");
+    }
+
+    #[test]
+    fn where_callers_cannot_be_named_only_everyone_or_nobody_listed_is_taken() {
+        let entries = |e: &[&str]| e.iter().map(|&e| e.to_owned()).collect::<Vec<_>>();
+        let read =
+            |e: &[&str]| allowed_users("ecs.allowed_users", Some(&entries(e)), &lookup, false);
+        assert_eq!(read(&[]).unwrap(), AllowedUsers::default());
+        assert!(read(&["*"]).unwrap().anyone);
+        let e = read(&["alice"]).unwrap_err();
+        assert_eq!(e.key(), Some("ecs.allowed_users"));
+        assert!(e.to_string().contains("only on Linux"), "{e}");
+        assert!(read(&["*", "1001"]).is_err());
     }
 
     #[test]

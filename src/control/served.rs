@@ -42,7 +42,9 @@ pub fn caller_key(client: &SocketAddr, caller: &Caller) -> CallerKey {
             pid: p.pid,
         },
         Caller::Container(c) => CallerKey::Container(c.id.clone()),
-        Caller::Remote(_) | Caller::Unknown(_) => CallerKey::Address(client.ip().to_canonical()),
+        Caller::Remote(_) | Caller::Unknown(_) | Caller::Unidentified => {
+            CallerKey::Address(client.ip().to_canonical())
+        }
     }
 }
 

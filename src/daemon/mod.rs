@@ -162,6 +162,12 @@ pub async fn run(
     let chains = profiles::resolve_served_or_errors(&config, &deps.env);
     cache.set_profiles(chains.clone());
     profiles::warn_exposed_keys(&config, &deps.env);
+    if !crate::identity::NAMES_LOCAL_CALLERS {
+        warn!(
+            "credvend cannot tell local users apart on this platform: every local user \
+             who can reach a listener is served"
+        );
+    }
     let services = Services {
         credentials: cache.clone(),
         audit,

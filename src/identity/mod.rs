@@ -12,31 +12,44 @@
 //! An owner that cannot be found is said so, with the reason; nothing is guessed. A peer with
 //! no socket on this host (a container in its own network namespace, another machine) is not
 //! a local process, and `uid` policies do not apply to it: its network does.
+//!
+//! Naming a local process is Linux's (`linux`: the kernel's socket tables and `/proc`);
+//! elsewhere (`elsewhere`) local callers are [`Caller::Unidentified`], and only the
+//! admit-every-local-user policy can be kept. The `credvend_portable` cfg builds the
+//! elsewhere path on Linux, so that it is compiled and linted here too.
+//!
+//! - `local`: what a lookup finds: [`Process`], [`Place`], or why not.
+//! - `docker`: for a peer on a bridge, the container with its address, from the engine.
 
 mod docker;
-mod holder;
-mod process;
-mod sock_diag;
-mod table;
+#[cfg(any(not(target_os = "linux"), credvend_portable))]
+mod elsewhere;
+#[cfg(all(target_os = "linux", not(credvend_portable)))]
+mod linux;
+mod local;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub use docker::{Container, PROFILE_LABEL};
-pub use process::Place;
+#[cfg(any(not(target_os = "linux"), credvend_portable))]
+use elsewhere::Owners;
+#[cfg(all(target_os = "linux", not(credvend_portable)))]
+use linux::Owners;
+use local::Miss;
+pub use local::{Place, Process};
 
-/// How long the pid search may take for one connection before it gives up (the uid, which
-/// policy needs, is known before it starts).
-const PID_BUDGET: Duration = Duration::from_millis(20);
-/// Holders of recent sockets, tried first.
-const RECENT: usize = 16;
+/// Whether credvend can name the user behind a local connection on this platform; where it
+/// cannot, a per-user `allowed_users` list could not be kept, and the config refuses one.
+pub const NAMES_LOCAL_CALLERS: bool = cfg!(all(target_os = "linux", not(credvend_portable)));
 /// User names remembered; beyond this the table is cleared (names rarely change).
 const USERS: usize = 1024;
 /// What a [`Caller::Remote`] record says.
 const REMOTE: &str = "not a process on this host";
+/// What a [`Caller::Unidentified`] record says.
+const UNIDENTIFIED: &str = "credvend cannot name local callers on this platform";
 
 /// Who sent a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,21 +64,9 @@ pub enum Caller {
     Remote(Option<String>),
     /// A peer on this host whose owner could not be found, and why.
     Unknown(String),
-}
-
-/// A local process at the other end of a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Process {
-    /// The uid that owns the socket.
-    pub uid: u32,
-    /// That user's name, when the user database has one.
-    pub user: Option<String>,
-    /// The process holding the socket, when found.
-    pub pid: Option<u32>,
-    /// Why `pid` is `None`.
-    pub no_pid: Option<String>,
-    /// Its executable, unit and container.
-    pub place: Place,
+    /// A peer on this host, on a platform where credvend cannot name its owner
+    /// ([`NAMES_LOCAL_CALLERS`] is false).
+    Unidentified,
 }
 
 /// Hashed by what tells callers apart (uid and pid, container id, or the reason), not by
@@ -79,6 +80,7 @@ impl std::hash::Hash for Caller {
             Self::Container(c) => c.id.hash(state),
             Self::Remote(why) => why.hash(state),
             Self::Unknown(why) => why.hash(state),
+            Self::Unidentified => {}
         }
     }
 }
@@ -89,7 +91,7 @@ impl Caller {
     pub fn uid(&self) -> Option<u32> {
         match self {
             Self::Process(p) => Some(p.uid),
-            Self::Container(_) | Self::Remote(_) | Self::Unknown(_) => None,
+            Self::Container(_) | Self::Remote(_) | Self::Unknown(_) | Self::Unidentified => None,
         }
     }
 
@@ -101,6 +103,7 @@ impl Caller {
             Self::Remote(None) => Some(REMOTE.to_owned()),
             Self::Remote(Some(why)) => Some(format!("{REMOTE}; {why}")),
             Self::Unknown(why) => Some(why.clone()),
+            Self::Unidentified => Some(UNIDENTIFIED.to_owned()),
         }
     }
 
@@ -115,9 +118,8 @@ impl Caller {
 /// Finds callers; one per daemon, shared by the listeners.
 #[derive(Debug)]
 pub struct Identify {
-    proc_root: PathBuf,
+    owners: Owners,
     docker: Option<docker::Docker>,
-    recent: Mutex<VecDeque<u32>>,
     users: Mutex<HashMap<u32, Option<String>>>,
 }
 
@@ -136,9 +138,8 @@ impl Identify {
     #[must_use]
     pub fn under(proc_root: &Path) -> Self {
         Self {
-            proc_root: proc_root.to_owned(),
+            owners: Owners::under(proc_root),
             docker: None,
-            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             users: Mutex::new(HashMap::new()),
         }
     }
@@ -146,59 +147,27 @@ impl Identify {
     /// The caller behind the connection from `peer` to credvend's `local`. Blocks on `/proc`
     /// and netlink reads: run it off the async workers.
     pub fn caller(&self, peer: SocketAddr, local: SocketAddr) -> Caller {
-        let missing = || {
+        let loopback = peer.ip().to_canonical().is_loopback();
+        match self.owners.process(peer, local) {
+            Ok(process) => Caller::Process(Process {
+                user: self.user(process.uid),
+                ..process
+            }),
+            Err(Miss::Failed(why)) => Caller::Unknown(why),
             // A loopback peer is on this host by definition: its socket is gone (the client
             // left), which is not the same as a peer from elsewhere.
-            if peer.ip().to_canonical().is_loopback() {
-                return Caller::Unknown("the client's socket is gone".into());
+            Err(Miss::NoSocket) if loopback => {
+                Caller::Unknown("the client's socket is gone".into())
             }
-            match self.docker.as_ref().map(|d| d.container(peer.ip())) {
-                None => Caller::Remote(None),
-                Some(Ok(container)) => Caller::Container(container),
-                Some(Err(e)) => Caller::Remote(Some(e.to_string())),
+            Err(Miss::Unsupported) if loopback => Caller::Unidentified,
+            Err(Miss::NoSocket | Miss::Unsupported) => {
+                match self.docker.as_ref().map(|d| d.container(peer.ip())) {
+                    None => Caller::Remote(None),
+                    Some(Ok(container)) => Caller::Container(container),
+                    Some(Err(e)) => Caller::Remote(Some(e.to_string())),
+                }
             }
-        };
-        let owner = match sock_diag::owner(peer, local) {
-            Ok(owner) => owner,
-            Err(sock_diag::DiagError::NotFound) => return missing(),
-            Err(e) => match table::owner(&self.proc_root, peer, local) {
-                Ok(owner) => owner,
-                Err(table::TableError::NoSocket { .. }) => return missing(),
-                Err(t) => return Caller::Unknown(format!("{e}; {t}")),
-            },
-        };
-        let recent: Vec<u32> = self.lock_recent().iter().copied().collect();
-        let found = holder::find(&self.proc_root, owner.uid, owner.inode, &recent, PID_BUDGET);
-        let (pid, no_pid) = match found {
-            Ok(pid) => {
-                self.remember(pid);
-                (Some(pid), None)
-            }
-            Err(e) => (None, Some(e.to_string())),
-        };
-        let place = pid.map_or_else(Place::default, |p| process::place(&self.proc_root, p));
-        Caller::Process(Process {
-            uid: owner.uid,
-            user: self.user(owner.uid),
-            pid,
-            no_pid,
-            place,
-        })
-    }
-
-    fn lock_recent(&self) -> std::sync::MutexGuard<'_, VecDeque<u32>> {
-        self.recent.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn remember(&self, pid: u32) {
-        let mut recent = self.lock_recent();
-        if let Some(at) = recent.iter().position(|&p| p == pid) {
-            recent.remove(at);
         }
-        if recent.len() == RECENT {
-            recent.pop_back();
-        }
-        recent.push_front(pid);
     }
 
     fn user(&self, uid: u32) -> Option<String> {
@@ -218,5 +187,5 @@ impl Identify {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests;

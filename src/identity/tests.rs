@@ -3,6 +3,7 @@
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command};
+use std::time::Duration;
 
 use super::*;
 
@@ -85,8 +86,11 @@ fn another_process_is_found_with_its_pid_executable_user_and_unit() {
         .map(|u| u.name);
     assert_eq!(found.user, name);
     // The same unit (or none) as this test process: it is our child.
-    let ours = process::place(Path::new("/proc"), std::process::id());
-    assert_eq!(found.place.unit, ours.unit);
+    let _own = TcpStream::connect(local).unwrap();
+    let (_own_conn, own_peer) = accept_within(&listener);
+    let ours = process(Identify::new(None).caller(own_peer, local));
+    assert_eq!(ours.pid, Some(std::process::id()));
+    assert_eq!(found.place.unit, ours.place.unit);
     drop(conn);
     child.wait().unwrap();
 }

@@ -132,13 +132,15 @@ impl Guard {
     }
 
     /// Whether `users` admit `caller`: a local process by its uid; one whose owner could not
-    /// be found only when anyone may read; a peer from elsewhere always (its network is what
-    /// admits it).
+    /// be found only when anyone may read; one on a platform that cannot name owners unless
+    /// users are listed (the config refuses such a list there; this keeps a list from being
+    /// read as "everyone"); a peer from elsewhere always (its network is what admits it).
     pub(crate) fn user_allowed(&self, caller: &Caller, users: &AllowedUsers) -> bool {
         match caller {
             Caller::Process(p) => users.admits(p.uid, self.own_uid),
             Caller::Container(_) | Caller::Remote(_) => true,
             Caller::Unknown(_) => users.anyone,
+            Caller::Unidentified => users.anyone || users.uids.is_empty(),
         }
     }
 
@@ -273,6 +275,41 @@ mod tests {
         };
         assert!(v6.contains("fd12::1".parse().unwrap()));
         assert!(!v6.contains("fe80::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn users_admit_callers_by_uid_and_unnamed_ones_only_as_far_as_the_policy_allows() {
+        let g = guard("127.0.0.1:8169", &[]);
+        let process = |uid| {
+            Caller::Process(crate::identity::Process {
+                uid,
+                user: None,
+                pid: None,
+                no_pid: None,
+                place: crate::identity::Place::default(),
+            })
+        };
+        let listed = AllowedUsers {
+            anyone: false,
+            uids: vec![1001],
+        };
+        let policies = [AllowedUsers::default(), listed, AllowedUsers::anyone()];
+        // (caller, admitted by: the default, a list naming 1001, "*")
+        let cases = [
+            (process(1000), [true, true, true]),
+            (process(1001), [false, true, true]),
+            (process(1002), [false, false, true]),
+            (Caller::unknown("gone"), [false, false, true]),
+            // Where callers cannot be named, the default serves every local user (the daemon
+            // warns); a list, which the config refuses there, is never read as "everyone".
+            (Caller::Unidentified, [true, false, true]),
+            (Caller::Remote(None), [true, true, true]),
+        ];
+        for (caller, want) in cases {
+            for (users, want) in policies.iter().zip(want) {
+                assert_eq!(g.user_allowed(&caller, users), want, "{caller:?} {users:?}");
+            }
+        }
     }
 
     #[test]

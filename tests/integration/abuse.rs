@@ -260,6 +260,12 @@ fn plain_load_writes_no_log_line_per_request() {
         "{}/latest/meta-data/iam/security-credentials/app",
         daemon.imds_url(true)
     );
+    // The first read mints; count from once its lines are in (stderr is read by a thread,
+    // so the start-up lines may still be on their way).
+    assert_eq!(http("GET", &url, &[]).status, 200);
+    daemon.wait_for("the credentials-ready line", || {
+        daemon.stderr().contains("credentials ready")
+    });
     let lines_before = daemon.stderr().lines().count();
     for _ in 0..200 {
         assert_eq!(http("GET", &url, &[]).status, 200);

@@ -9,18 +9,9 @@
 //! own).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A process's place on the host.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Place {
-    /// Its executable (what `/proc/PID/exe` links to).
-    pub exe: Option<PathBuf>,
-    /// The systemd unit it runs in.
-    pub unit: Option<String>,
-    /// The container it runs in, by id.
-    pub container: Option<String>,
-}
+use crate::identity::local::Place;
 
 /// Where process `pid` is, from `proc_root`.
 pub(super) fn place(proc_root: &Path, pid: u32) -> Place {
