@@ -104,6 +104,15 @@ impl Endpoint {
         }))
     }
 
+    /// The same front with request logging on whatever the log filter said at start: for
+    /// tests that read the request log, since the filter's answer is global and other tests
+    /// running at the same time can change it under them.
+    #[cfg(test)]
+    pub(crate) fn logging_requests(self) -> Self {
+        let front = Arc::into_inner(self.0).expect("a new front is not shared yet");
+        Self(Arc::new(Front { log: true, ..front }))
+    }
+
     /// Counts every response of this listener into `counts` from now on (set once).
     pub fn count_into(&self, counts: Arc<StatusCounts>) {
         let _ = self.0.requests.set(counts);

@@ -491,7 +491,8 @@ mod tests {
     async fn logs_never_show_tokens_secrets_or_capability_ids() {
         let (captured, _guard) =
             crate::test_util::logs::CapturedLogs::install(tracing::Level::TRACE);
-        let f = fixture();
+        let mut f = fixture();
+        f.router = f.router.logging_requests();
         // Tests on other threads may register these callsites while this thread-local subscriber
         // is not yet counted, caching "never": once every callsite is registered, recompute.
         f.get("/role/dev", Some(TOKEN)).await;
