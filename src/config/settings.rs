@@ -81,9 +81,11 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Open connections per listener; new ones beyond are shed.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
-/// Open connections per client address (every local process shares 127.0.0.1).
+/// Open connections per client: a local process's uid, else the address (every local
+/// process shares 127.0.0.1, so a cap per address would be one per host).
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 128;
-/// Requests per second per client address, and the burst above it; 0 turns the limit off.
+/// Requests per second per client (uid or address, as above), and the burst above it; 0
+/// turns the limit off.
 pub const DEFAULT_RATE_LIMIT_PER_SECOND: u32 = 100;
 /// See [`DEFAULT_RATE_LIMIT_PER_SECOND`].
 pub const DEFAULT_RATE_LIMIT_BURST: u32 = 200;
@@ -213,7 +215,7 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// `max_connections`: per listener.
     pub max_connections: usize,
-    /// `max_connections_per_client`: per client address and listener.
+    /// `max_connections_per_client`: per client (local uid, else address) and listener.
     pub max_connections_per_client: usize,
     /// `rate_limit_per_second` (0: no limit).
     pub rate_limit_per_second: u32,

@@ -7,14 +7,16 @@
 //! - At most `max_header_bytes` are buffered before a request is refused with 431, so a flood
 //!   of unfinished headers costs little memory.
 //! - At most `max_connections` open connections per listener and `max_connections_per_client`
-//!   per client address; a connection beyond is answered one 503 and closed, while the open
-//!   ones keep being served.
+//!   per client ([`Tenant`]: a local process's uid, else the address); a connection beyond is
+//!   answered one 503 and closed, while the open ones keep being served. A peer from elsewhere
+//!   is held to its address's cap as it is accepted, before any lookup is spent on it; a peer
+//!   on this host, whose address every local user shares, to its uid's cap once that is known.
 //! - Accept errors (EMFILE and the like) are logged at most once per interval, with a count,
 //!   and followed by a short pause instead of a busy loop.
 //! - Each connection's caller (uid, pid, ...: [`crate::identity`]) is found once, before its
 //!   first request is read, on a blocking thread; it goes with every request to the front
-//!   ([`Endpoint::answer`]) as a [`Client`]. The per-client rate limit ([`super::limit`]) is
-//!   checked before that.
+//!   ([`Endpoint::answer`]) as a [`Client`]. The rate limit ([`super::limit`]) is per
+//!   [`Tenant`] too, checked before the front.
 //!
 //! On shutdown the loop stops accepting, asks every connection to finish its request in flight
 //! and close, and returns when all have.
@@ -22,7 +24,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +39,7 @@ use tokio::time::Instant;
 use super::client::Client;
 use super::limit::RateLimiter;
 use super::routers::Endpoint;
+use super::tenant::{self, Tenant};
 use crate::config::ServerSettings;
 use crate::identity::Caller;
 
@@ -57,9 +60,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Open connections on this listener.
     pub max_connections: usize,
-    /// Open connections per client address on this listener.
+    /// Open connections per client ([`Tenant`]) on this listener.
     pub max_connections_per_client: usize,
-    /// Requests per second per client address (0: no limit), and the burst above it.
+    /// Requests per second per client ([`Tenant`]; 0: no limit), and the burst above it.
     pub rate_limit: (u32, u32),
     /// IP TTL / hop limit of every response (non-loopback IMDS listeners: a container one
     /// more hop away cannot talk to it).
@@ -81,29 +84,59 @@ impl Limits {
     }
 }
 
-/// Open connections, in all and per client address.
+/// Open connections, in all and per client.
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
-    per_client: HashMap<IpAddr, usize>,
+    per_client: HashMap<Tenant, usize>,
 }
 
-/// A slot in [`Counts`], given back when the connection ends.
+impl Counts {
+    fn release(&mut self, tenant: Tenant) {
+        if let Some(n) = self.per_client.get_mut(&tenant) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_client.remove(&tenant);
+            }
+        }
+    }
+}
+
+/// A slot in [`Counts`], given back when the connection ends: counted in the total from
+/// accept, and against its tenant from accept (peers from elsewhere) or from
+/// [`Slot::settle`] (peers on this host).
 #[derive(Debug)]
 struct Slot {
     counts: Arc<Mutex<Counts>>,
-    client: IpAddr,
+    tenant: Option<Tenant>,
+}
+
+impl Slot {
+    /// Counts this connection against `tenant` from now on; `false` (and counted against no
+    /// one) when `tenant` already holds `cap` connections.
+    fn settle(&mut self, tenant: Tenant, cap: usize) -> bool {
+        if self.tenant == Some(tenant) {
+            return true;
+        }
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = self.tenant.take() {
+            counts.release(old);
+        }
+        if counts.per_client.get(&tenant).copied().unwrap_or(0) >= cap {
+            return false;
+        }
+        *counts.per_client.entry(tenant).or_insert(0) += 1;
+        self.tenant = Some(tenant);
+        true
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.total -= 1;
-        if let Some(n) = counts.per_client.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                counts.per_client.remove(&self.client);
-            }
+        if let Some(tenant) = self.tenant {
+            counts.release(tenant);
         }
     }
 }
@@ -161,7 +194,11 @@ pub async fn serve(
     let (closing_tx, closing) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut accept_errors = Throttled::new("cannot accept connections");
-    let mut shed = Throttled::new("connection limit reached; shedding new connections");
+    // Connections are shed here and, once their caller is known, in their own tasks.
+    let shed = Arc::new(Mutex::new(Throttled::new(
+        "connection limit reached; shedding new connections",
+    )));
+    let per_client = limits.max_connections_per_client;
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -177,24 +214,31 @@ pub async fn serve(
                 }
             },
         };
-        let client = peer.ip().to_canonical();
-        let Some(slot) = admit(&counts, client, &limits) else {
-            shed.hit(local, &format_args!("refused {peer}"));
-            // Best effort: one write that cannot block, then close.
-            let _ = stream.try_write(SHED_RESPONSE);
+        let Some(mut slot) = admit(&counts, peer, local, &limits) else {
+            refuse(&stream, &shed, local, &format_args!("refused {peer}"));
             continue;
         };
         prepare(&stream, limits.hop_limit);
         let (endpoint, limiter, http) = (endpoint.clone(), limiter.clone(), http.clone());
-        let mut closing = closing.clone();
+        let (mut closing, shed) = (closing.clone(), shed.clone());
         connections.spawn(async move {
-            let _slot = slot;
+            let caller = caller(&endpoint, &stream, peer).await;
+            let tenant = Tenant::of(peer, &caller);
+            if !slot.settle(tenant, per_client) {
+                refuse(
+                    &stream,
+                    &shed,
+                    local,
+                    &format_args!("refused {peer} ({tenant})"),
+                );
+                return;
+            }
             let sender = Client {
                 addr: peer,
-                caller: Arc::new(caller(&endpoint, &stream, peer).await),
+                caller: Arc::new(caller),
             };
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let refused = limiter.check(client);
+                let refused = limiter.check(tenant);
                 let (endpoint, sender) = (endpoint.clone(), sender.clone());
                 async move {
                     Ok::<_, Infallible>(match refused {
@@ -232,18 +276,46 @@ async fn caller(endpoint: &Endpoint, stream: &TcpStream, peer: SocketAddr) -> Ca
         .unwrap_or_else(|e| Caller::Unknown(format!("lookup failed: {e}")))
 }
 
-/// Takes a connection slot for `client`, or `None` when a limit is reached.
-fn admit(counts: &Arc<Mutex<Counts>>, client: IpAddr, limits: &Limits) -> Option<Slot> {
+/// Answers a shed connection: one write that cannot block, then close (on drop).
+fn refuse(
+    stream: &TcpStream,
+    shed: &Mutex<Throttled>,
+    local: SocketAddr,
+    detail: &dyn std::fmt::Display,
+) {
+    shed.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .hit(local, detail);
+    let _ = stream.try_write(SHED_RESPONSE);
+}
+
+/// Takes a connection slot for `peer` on `local`, or `None` when a limit is reached. A peer
+/// from elsewhere is counted against its address now; one on this host only in the total,
+/// until its caller is known ([`Slot::settle`]).
+fn admit(
+    counts: &Arc<Mutex<Counts>>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    limits: &Limits,
+) -> Option<Slot> {
     let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
-    let mine = c.per_client.get(&client).copied().unwrap_or(0);
-    if c.total >= limits.max_connections || mine >= limits.max_connections_per_client {
+    if c.total >= limits.max_connections {
+        return None;
+    }
+    let tenant =
+        (!tenant::same_host(peer, local)).then(|| Tenant::Address(peer.ip().to_canonical()));
+    if let Some(tenant) = tenant
+        && c.per_client.get(&tenant).copied().unwrap_or(0) >= limits.max_connections_per_client
+    {
         return None;
     }
     c.total += 1;
-    *c.per_client.entry(client).or_insert(0) += 1;
+    if let Some(tenant) = tenant {
+        *c.per_client.entry(tenant).or_insert(0) += 1;
+    }
     Some(Slot {
         counts: counts.clone(),
-        client,
+        tenant,
     })
 }
 
@@ -318,25 +390,104 @@ mod tests {
         drop(client);
     }
 
+    fn limits(max_connections: usize, max_connections_per_client: usize) -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(1),
+            max_header_bytes: 8192,
+            max_connections,
+            max_connections_per_client,
+            rate_limit: (0, 0),
+            hop_limit: None,
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn slots_are_given_back_when_a_connection_ends() {
         let counts = Arc::new(Mutex::new(Counts::default()));
-        let limits = Limits {
-            header_read_timeout: Duration::from_secs(1),
-            max_header_bytes: 8192,
-            max_connections: 3,
-            max_connections_per_client: 2,
-            rate_limit: (0, 0),
-            hop_limit: None,
-        };
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let first = admit(&counts, a, &limits).unwrap();
-        let _second = admit(&counts, a, &limits).unwrap();
-        assert!(admit(&counts, a, &limits).is_none(), "per-client cap");
-        let _third = admit(&counts, b, &limits).unwrap();
-        assert!(admit(&counts, b, &limits).is_none(), "listener cap");
+        let limits = limits(3, 2);
+        let listener = addr("169.254.169.254:80");
+        let (a, b) = (addr("172.17.0.2:1"), addr("172.17.0.3:1"));
+        let first = admit(&counts, a, listener, &limits).unwrap();
+        let _second = admit(&counts, a, listener, &limits).unwrap();
+        assert!(
+            admit(&counts, a, listener, &limits).is_none(),
+            "per-client cap"
+        );
+        let _third = admit(&counts, b, listener, &limits).unwrap();
+        assert!(
+            admit(&counts, b, listener, &limits).is_none(),
+            "listener cap"
+        );
         drop(first);
-        assert!(admit(&counts, a, &limits).is_some(), "a slot came back");
+        assert!(
+            admit(&counts, a, listener, &limits).is_some(),
+            "a slot came back"
+        );
+        let c = counts.lock().unwrap();
+        assert_eq!(c.total, 2, "the slot above was dropped at once");
+    }
+
+    #[test]
+    fn local_peers_are_capped_per_uid_once_known() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let limits = limits(10, 2);
+        let (listener, peer) = (addr("127.0.0.1:8169"), addr("127.0.0.1:40000"));
+        let (hostile, other) = (Tenant::User(1001), Tenant::User(1000));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut slot = admit(&counts, peer, listener, &limits).unwrap();
+            assert!(slot.settle(hostile, 2));
+            held.push(slot);
+        }
+        // The shared address is not capped at accept: a third connection gets in, and only
+        // its uid's cap refuses it.
+        let mut third = admit(&counts, peer, listener, &limits).expect("no address cap");
+        assert!(!third.settle(hostile, 2), "uid cap");
+        drop(third);
+        let mut others = admit(&counts, peer, listener, &limits).unwrap();
+        assert!(
+            others.settle(other, 2),
+            "another user from the same address gets in"
+        );
+        assert!(others.settle(other, 2), "settling twice counts once");
+        {
+            let c = counts.lock().unwrap();
+            assert_eq!(
+                (c.total, c.per_client[&hostile], c.per_client[&other]),
+                (3, 2, 1)
+            );
+        }
+        drop((held, others));
+        let c = counts.lock().unwrap();
+        assert_eq!(
+            (c.total, c.per_client.len()),
+            (0, 0),
+            "everything given back"
+        );
+    }
+
+    #[test]
+    fn a_peer_from_elsewhere_found_to_be_local_moves_to_its_uid() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let limits = limits(10, 1);
+        let listener = addr("169.254.169.254:80");
+        let peer = addr("10.0.0.5:1");
+        let mut slot = admit(&counts, peer, listener, &limits).unwrap();
+        assert!(
+            admit(&counts, peer, listener, &limits).is_none(),
+            "address cap at accept"
+        );
+        assert!(slot.settle(Tenant::User(1000), 1));
+        let c = counts.lock().unwrap();
+        assert_eq!(
+            c.per_client.get(&Tenant::Address(peer.ip())),
+            None,
+            "address released"
+        );
+        assert_eq!(c.per_client[&Tenant::User(1000)], 1);
     }
 }

@@ -1,16 +1,18 @@
-//! The per-client rate limit: a token bucket per client address, checked before routing.
-//! Refused requests get 429 with `Retry-After`. Every local process shares 127.0.0.1, so the
-//! defaults leave room for many SDKs at once (the ECS agent allows 40 rps with bursts of 60 per
-//! task). Time is tokio's monotonic clock, which tests can pause.
+//! The per-client rate limit: a token bucket per client ([`Tenant`]: a local process's uid,
+//! else the address), checked before routing. Refused requests get 429 with `Retry-After`.
+//! One user may run many SDKs at once, so the defaults leave room for that (the ECS agent
+//! allows 40 rps with bursts of 60 per task). Time is tokio's monotonic clock, which tests
+//! can pause.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
+
+use super::tenant::Tenant;
 
 /// Above this many remembered clients, full buckets (idle clients) are forgotten.
 const MAX_REMEMBERED: usize = 4096;
@@ -25,12 +27,12 @@ struct Bucket {
 
 #[derive(Debug, Default)]
 struct State {
-    buckets: HashMap<IpAddr, Bucket>,
+    buckets: HashMap<Tenant, Bucket>,
     refused: u64,
     logged: Option<Instant>,
 }
 
-/// Token buckets by client address.
+/// Token buckets by client.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     per_second: f64,
@@ -49,7 +51,7 @@ impl RateLimiter {
     }
 
     /// `None` when `client` may go on; else the seconds it should wait.
-    pub(crate) fn check(&self, client: IpAddr) -> Option<u64> {
+    pub(crate) fn check(&self, client: Tenant) -> Option<u64> {
         if self.per_second == 0.0 {
             return None;
         }
@@ -99,7 +101,11 @@ pub(crate) fn too_many(retry_after: u64) -> Response {
 mod tests {
     use super::*;
 
-    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    const CLIENT: Tenant = Tenant::User(1000);
+
+    fn address(ip: [u8; 4]) -> Tenant {
+        Tenant::Address(ip.into())
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_passes_then_the_rate_refills() {
@@ -116,7 +122,8 @@ mod tests {
         );
         assert_eq!(limiter.check(CLIENT), Some(1));
         // Another client has its own bucket.
-        assert_eq!(limiter.check(IpAddr::from([127, 0, 0, 2])), None);
+        assert_eq!(limiter.check(Tenant::User(1001)), None);
+        assert_eq!(limiter.check(address([127, 0, 0, 1])), None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -131,7 +138,7 @@ mod tests {
     async fn idle_clients_are_forgotten_when_many_are_remembered() {
         let limiter = RateLimiter::new(10, 10);
         for i in 0..=MAX_REMEMBERED as u32 + 1 {
-            limiter.check(IpAddr::from(i.to_be_bytes()));
+            limiter.check(address(i.to_be_bytes()));
         }
         tokio::time::advance(Duration::from_secs(2)).await;
         limiter.check(CLIENT);

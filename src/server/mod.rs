@@ -12,6 +12,7 @@ pub mod imds;
 mod limit;
 mod routers;
 mod services;
+mod tenant;
 mod wire;
 
 pub use accept::{Limits, serve};

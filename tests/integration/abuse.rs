@@ -1,7 +1,7 @@
 //! A misbehaving or hostile local process against the real daemon, each case bounded and on
 //! loopback: connections that never finish a header, more connections than the caps, huge
-//! unfinished headers, a client over the rate limit, peers outside `allowed_networks` on a
-//! loopback listener, foreign absolute-form targets, and the log volume of plain load.
+//! unfinished headers, a client over the rate limit, one local user at its caps beside
+//! another, peers outside `allowed_networks` on a loopback listener, foreign absolute-form targets, and the log volume of plain load.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 use crate::support::daemon::{Daemon, ImdsSpec, Spec};
 use crate::support::http::http;
 use crate::support::moto::{Seeded, moto};
+use crate::support::{require, root};
 
 /// Longest any one exchange may take before the test calls it a hang.
 const BOUND: Duration = Duration::from_secs(15);
@@ -99,6 +100,11 @@ fn connections_over_the_caps_are_shed_while_open_ones_keep_working() {
     );
     let addr = addr_of(&daemon.imds_url(true));
     let mut open: Vec<TcpStream> = (0..8).map(|_| connect(addr)).collect();
+    // A local peer is held to its uid's cap once its lookup ends, in whatever order the
+    // lookups end: an answer on each of the eight shows it was counted before the ninth.
+    for stream in &mut open {
+        assert_eq!(status_on(stream, addr), "HTTP/1.1 200 OK");
+    }
     let mut ninth = connect(addr);
     let answer = read_to_close(&mut ninth).expect("the ninth connection is answered and closed");
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
@@ -174,6 +180,95 @@ fn a_client_over_the_rate_limit_gets_429_with_retry_after() {
             .header("retry-after")
             .is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1))
     );
+}
+
+/// The status line of what `stream` answers to a GET of `/latest/meta-data/`, read whole
+/// (headers and `Content-Length` bytes of body), leaving the connection open.
+fn status_on(stream: &mut TcpStream, addr: SocketAddr) -> String {
+    stream
+        .write_all(get("/latest/meta-data/", addr).as_bytes())
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed mid-header");
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&answer).into_owned();
+    let length: usize = head
+        .to_ascii_lowercase()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().to_owned())
+        })
+        .map_or(0, |v| v.parse().unwrap());
+    stream.read_exact(&mut vec![0; length]).unwrap();
+    head.lines().next().unwrap_or_default().to_owned()
+}
+
+/// The status `nobody` gets for `url`, from curl on a connection of its own.
+fn status_as_nobody(curl: &std::path::Path, url: &str) -> String {
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(curl)
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "15",
+        ])
+        .arg(url)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir("/")
+        .output()
+        .expect("run curl as nobody");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every local process reaches a loopback listener from 127.0.0.1, so caps per address would
+/// let one local user shut out all the others: for local callers they are per uid.
+#[test]
+fn one_local_user_at_its_caps_leaves_another_user_served() {
+    let Some(m) = moto() else { return };
+    if !root("per-uid caps (a second local user)") {
+        return;
+    }
+    let Some(curl) = require("curl", "/usr/bin/curl".into()) else {
+        return;
+    };
+    let mut spec = Spec::app(m, &[true]);
+    spec.imds[0].extra = "allowed_users = [\"*\"]\n".into();
+    spec.extra_toml = "\n[server]\nmax_connections = 16\nmax_connections_per_client = 4\n\
+                       header_read_timeout_seconds = 30\nrate_limit_per_second = 1\n\
+                       rate_limit_burst = 3\n"
+        .into();
+    let daemon = Daemon::start(m, &spec);
+    let addr = addr_of(&daemon.imds_url(true));
+    // This process (root) takes its four connections and spends its burst on them; an answer
+    // on each shows the daemon has counted it against root.
+    let mut held: Vec<TcpStream> = (0..4).map(|_| connect(addr)).collect();
+    let statuses: Vec<String> = held.iter_mut().map(|s| status_on(s, addr)).collect();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 429 Too Many Requests"
+        ],
+    );
+    let mut fifth = connect(addr);
+    let answer = read_to_close(&mut fifth).expect("root's fifth connection is answered");
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    // Another user on the same address is under neither of root's limits.
+    let url = format!("http://{addr}/latest/meta-data/");
+    assert_eq!(status_as_nobody(&curl, &url), "200");
+    drop(held);
 }
 
 /// A connection to `to` from the local address `from` (both on loopback).
