@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): not an API, hidden from the
 //! docs, and free to change with the targets.
 //!
-//! - [`sts_xml`]: the STS response parsers. They are private to `sts`, so the same source file
+//! - `sts_xml`: the STS response parsers. They are private to `sts`, so the same source file
 //!   is compiled once more here: the targets fuzz exactly the code the client runs, and the
 //!   parser's visibility stays as it is.
 //! - [`profiles`] and [`config`]: the `~/.aws` reader and credvend's config parser.

@@ -23,7 +23,8 @@
 //! - [`audit`]: audit events, their sink and the log writer.
 //! - [`control`]: the control socket (`credvend status`, `refresh`, health) and metrics.
 //! - [`daemon`]: `run` wires the above onto listeners; `serve` is `credvend serve`.
-//! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging.
+//! - [`commands`], [`cli`], [`telemetry`]: the one-shot subcommands, flags, logging;
+//!   [`exchange`]: the one HTTP request a command sends the daemon.
 
 pub mod audit;
 pub mod cache;
@@ -35,6 +36,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod env;
+pub mod exchange;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;

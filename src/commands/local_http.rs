@@ -5,23 +5,19 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Empty;
 use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+pub(super) use crate::exchange::Answer;
+use crate::exchange::exchange;
 
 /// Longest a request to the daemon may take: a cold profile may wait on STS for a while.
 pub(super) const TIMEOUT: Duration = Duration::from_secs(35);
 /// Largest answer read; the daemon's are well under a kilobyte.
 const MAX_BODY: usize = 64 * 1024;
-
-/// An answer: status and body text.
-#[derive(Debug)]
-pub(super) struct Answer {
-    pub(super) status: StatusCode,
-    pub(super) body: String,
-}
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +61,6 @@ async fn send(
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| LocalHttpError::Refused(addr, e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| broken(e.into()))?;
-    tokio::spawn(conn);
     let mut req = Request::builder()
         .method(method)
         .uri(path)
@@ -79,20 +71,9 @@ async fn send(
     let req = req
         .body(Empty::<Bytes>::new())
         .map_err(|e| broken(e.into()))?;
-    let resp = sender
-        .send_request(req)
+    exchange(TokioIo::new(stream), req, MAX_BODY)
         .await
-        .map_err(|e| broken(e.into()))?;
-    let (parts, body) = resp.into_parts();
-    let bytes = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(broken)?
-        .to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    })
+        .map_err(broken)
 }
 
 /// Where to connect to reach a listener bound to `listen` (a wildcard means this host).

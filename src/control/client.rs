@@ -5,23 +5,17 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
+pub use crate::exchange::Answer;
+use crate::exchange::exchange;
+
 /// Largest answer read (a status of many profiles is a few kilobytes).
 const MAX_BODY: usize = 1024 * 1024;
-
-/// An answer: status and body text.
-#[derive(Debug)]
-pub struct Answer {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The body.
-    pub body: String,
-}
 
 /// Why a request to the daemon got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +86,6 @@ async fn send(
             io::ErrorKind::PermissionDenied => ControlClientError::Denied(path.to_owned(), e),
             _ => ControlClientError::NotRunning(path.to_owned(), e),
         })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| broken(e.into()))?;
-    tokio::spawn(conn);
     let req = Request::builder()
         .method(method)
         .uri(uri)
@@ -103,18 +93,7 @@ async fn send(
         .header("content-type", "application/json")
         .body(Full::new(body))
         .map_err(|e| broken(e.into()))?;
-    let resp = sender
-        .send_request(req)
+    exchange(TokioIo::new(stream), req, MAX_BODY)
         .await
-        .map_err(|e| broken(e.into()))?;
-    let (parts, body) = resp.into_parts();
-    let bytes = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(broken)?
-        .to_bytes();
-    Ok(Answer {
-        status: parts.status,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    })
+        .map_err(broken)
 }

@@ -60,9 +60,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// Open connections on this listener.
     pub max_connections: usize,
-    /// Open connections per client ([`Tenant`]) on this listener.
+    /// Open connections per client (a local process's uid, else the address) on this listener.
     pub max_connections_per_client: usize,
-    /// Requests per second per client ([`Tenant`]; 0: no limit), and the burst above it.
+    /// Requests per second per client (as above; 0: no limit), and the burst above it.
     pub rate_limit: (u32, u32),
     /// IP TTL / hop limit of every response (non-loopback IMDS listeners: a container one
     /// more hop away cannot talk to it).
