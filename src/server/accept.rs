@@ -215,7 +215,13 @@ pub async fn serve(
             },
         };
         let Some(mut slot) = admit(&counts, peer, local, &limits) else {
-            refuse(&stream, &shed, local, &format_args!("refused {peer}"));
+            refuse(
+                &stream,
+                &endpoint,
+                &shed,
+                local,
+                &format_args!("refused {peer}"),
+            );
             continue;
         };
         prepare(&stream, limits.hop_limit);
@@ -227,6 +233,7 @@ pub async fn serve(
             if !slot.settle(tenant, per_client) {
                 refuse(
                     &stream,
+                    &endpoint,
                     &shed,
                     local,
                     &format_args!("refused {peer} ({tenant})"),
@@ -243,7 +250,10 @@ pub async fn serve(
                 async move {
                     Ok::<_, Infallible>(match refused {
                         None => endpoint.answer(&sender, req).await,
-                        Some(retry_after) => super::limit::too_many(retry_after),
+                        Some(retry_after) => {
+                            endpoint.counted(429);
+                            super::limit::too_many(retry_after)
+                        }
                     })
                 }
             });
@@ -276,9 +286,11 @@ async fn caller(endpoint: &Endpoint, stream: &TcpStream, peer: SocketAddr) -> Ca
         .unwrap_or_else(|e| Caller::Unknown(format!("lookup failed: {e}")))
 }
 
-/// Answers a shed connection: one write that cannot block, then close (on drop).
+/// Answers a shed connection: one write that cannot block, then close (on drop). Logged at
+/// most once per interval, counted on the metrics page every time.
 fn refuse(
     stream: &TcpStream,
+    endpoint: &Endpoint,
     shed: &Mutex<Throttled>,
     local: SocketAddr,
     detail: &dyn std::fmt::Display,
@@ -286,6 +298,7 @@ fn refuse(
     shed.lock()
         .unwrap_or_else(|e| e.into_inner())
         .hit(local, detail);
+    endpoint.counted(503);
     let _ = stream.try_write(SHED_RESPONSE);
 }
 

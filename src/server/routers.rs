@@ -152,10 +152,17 @@ impl Endpoint {
             front.answer(client, req).await
         };
         guard::strip_cors(&mut resp);
-        if let Some(counts) = front.requests.get() {
-            counts.count(resp.status().as_u16());
-        }
+        self.counted(resp.status().as_u16());
         resp
+    }
+
+    /// Counts one response with `status` on the metrics page: every answer of the front, and
+    /// those the accept loop gives without it (429 over the rate limit, 503 to a shed
+    /// connection).
+    pub(crate) fn counted(&self, status: u16) {
+        if let Some(counts) = self.0.requests.get() {
+            counts.count(status);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::support::daemon::{Daemon, ImdsSpec, Spec};
+use crate::support::daemon::{Daemon, ImdsSpec, Spec, free_port};
 use crate::support::http::http;
 use crate::support::moto::{Seeded, moto};
 use crate::support::{require, root};
@@ -243,10 +243,12 @@ fn one_local_user_at_its_caps_leaves_another_user_served() {
     };
     let mut spec = Spec::app(m, &[true]);
     spec.imds[0].extra = "allowed_users = [\"*\"]\n".into();
-    spec.extra_toml = "\n[server]\nmax_connections = 16\nmax_connections_per_client = 4\n\
-                       header_read_timeout_seconds = 30\nrate_limit_per_second = 1\n\
-                       rate_limit_burst = 3\n"
-        .into();
+    let metrics_port = free_port();
+    spec.extra_toml = format!(
+        "\n[server]\nmax_connections = 16\nmax_connections_per_client = 4\n\
+         header_read_timeout_seconds = 30\nrate_limit_per_second = 1\nrate_limit_burst = 3\n\
+         [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    );
     let daemon = Daemon::start(m, &spec);
     let addr = addr_of(&daemon.imds_url(true));
     // This process (root) takes its four connections and spends its burst on them; an answer
@@ -268,6 +270,25 @@ fn one_local_user_at_its_caps_leaves_another_user_served() {
     // Another user on the same address is under neither of root's limits.
     let url = format!("http://{addr}/latest/meta-data/");
     assert_eq!(status_as_nobody(&curl, &url), "200");
+    // The refusals the accept loop gives itself are on the metrics page too.
+    let page = http(
+        "GET",
+        &format!("http://127.0.0.1:{metrics_port}/metrics"),
+        &[],
+    )
+    .body;
+    let count = |status: u16| {
+        let series =
+            format!("credvend_requests_total{{listener=\"imds@{addr}\",status=\"{status}\"}} ");
+        page.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map(|v| v.parse::<f64>().unwrap())
+    };
+    assert_eq!(
+        (count(200), count(429), count(503)),
+        (Some(4.0), Some(1.0), Some(1.0)),
+        "{page}"
+    );
     drop(held);
 }
 
