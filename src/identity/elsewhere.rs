@@ -17,6 +17,10 @@ impl Owners {
         Self
     }
 
+    pub(super) fn uid(_peer: SocketAddr, _local: SocketAddr) -> Option<u32> {
+        None
+    }
+
     pub(super) fn process(&self, _peer: SocketAddr, _local: SocketAddr) -> Result<Process, Miss> {
         Err(Miss::Unsupported)
     }

@@ -144,6 +144,15 @@ impl Identify {
         }
     }
 
+    /// The uid behind a connection from a local `peer` to credvend's `local`, when the kernel
+    /// tells it in one netlink exchange (no `/proc` reads, no fallback): cheap enough for the
+    /// accept loop, which holds each local user to its connection cap before the full
+    /// [`Identify::caller`] lookup is spent on a connection. `None` otherwise.
+    #[must_use]
+    pub fn uid(&self, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+        Owners::uid(peer, local)
+    }
+
     /// The caller behind the connection from `peer` to credvend's `local`. Blocks on `/proc`
     /// and netlink reads: run it off the async workers.
     pub fn caller(&self, peer: SocketAddr, local: SocketAddr) -> Caller {

@@ -8,9 +8,10 @@
 //!   of unfinished headers costs little memory.
 //! - At most `max_connections` open connections per listener and `max_connections_per_client`
 //!   per client ([`Tenant`]: a local process's uid, else the address); a connection beyond is
-//!   answered one 503 and closed, while the open ones keep being served. A peer from elsewhere
-//!   is held to its address's cap as it is accepted, before any lookup is spent on it; a peer
-//!   on this host, whose address every local user shares, to its uid's cap once that is known.
+//!   answered one 503 and closed, while the open ones keep being served. Both caps are checked
+//!   as a connection is accepted, before any lookup is spent on it: a peer from elsewhere by
+//!   its address, a peer on this host (whose address every local user shares) by the uid that
+//!   one netlink exchange names; if that fails, its uid's cap applies once the full lookup ends.
 //! - Accept errors (EMFILE and the like) are logged at most once per interval, with a count,
 //!   and followed by a short pause instead of a busy loop.
 //! - Each connection's caller (uid, pid, ...: [`crate::identity`]) is found once, before its
@@ -41,7 +42,7 @@ use super::limit::RateLimiter;
 use super::routers::Endpoint;
 use super::tenant::{self, Tenant};
 use crate::config::ServerSettings;
-use crate::identity::Caller;
+use crate::identity::{Caller, Identify};
 
 /// How long the loop pauses after an accept error (EMFILE: a busy loop would not help).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -191,6 +192,7 @@ pub async fn serve(
         .keep_alive(true);
     let counts = Arc::new(Mutex::new(Counts::default()));
     let limiter = Arc::new(RateLimiter::new(limits.rate_limit.0, limits.rate_limit.1));
+    let identify = endpoint.identify();
     let (closing_tx, closing) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut accept_errors = Throttled::new("cannot accept connections");
@@ -214,7 +216,8 @@ pub async fn serve(
                 }
             },
         };
-        let Some(mut slot) = admit(&counts, peer, local, &limits) else {
+        let here = stream.local_addr().unwrap_or(local);
+        let Some(mut slot) = admit(&counts, early_tenant(&identify, peer, here), &limits) else {
             refuse(
                 &stream,
                 &endpoint,
@@ -302,21 +305,24 @@ fn refuse(
     let _ = stream.try_write(SHED_RESPONSE);
 }
 
-/// Takes a connection slot for `peer` on `local`, or `None` when a limit is reached. A peer
-/// from elsewhere is counted against its address now; one on this host only in the total,
-/// until its caller is known ([`Slot::settle`]).
-fn admit(
-    counts: &Arc<Mutex<Counts>>,
-    peer: SocketAddr,
-    local: SocketAddr,
-    limits: &Limits,
-) -> Option<Slot> {
+/// Whom a new connection from `peer` to credvend's `here` counts against before its caller
+/// lookup: the address of a peer from elsewhere; the uid of one on this host when the kernel
+/// tells it at once (one netlink exchange, so a local flood is shed here, before any `/proc`
+/// scan); else no one yet, and the uid's cap applies once the lookup ends.
+fn early_tenant(identify: &Identify, peer: SocketAddr, here: SocketAddr) -> Option<Tenant> {
+    if !tenant::same_host(peer, here) {
+        return Some(Tenant::Address(peer.ip().to_canonical()));
+    }
+    identify.uid(peer, here).map(Tenant::User)
+}
+
+/// Takes a connection slot counted against `tenant` (when known yet), or `None` when a limit
+/// is reached.
+fn admit(counts: &Arc<Mutex<Counts>>, tenant: Option<Tenant>, limits: &Limits) -> Option<Slot> {
     let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
     if c.total >= limits.max_connections {
         return None;
     }
-    let tenant =
-        (!tenant::same_host(peer, local)).then(|| Tenant::Address(peer.ip().to_canonical()));
     if let Some(tenant) = tenant
         && c.per_client.get(&tenant).copied().unwrap_or(0) >= limits.max_connections_per_client
     {
@@ -414,54 +420,63 @@ mod tests {
         }
     }
 
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
+    fn address(s: &str) -> Option<Tenant> {
+        Some(Tenant::Address(s.parse().unwrap()))
     }
 
     #[test]
     fn slots_are_given_back_when_a_connection_ends() {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let limits = limits(3, 2);
-        let listener = addr("169.254.169.254:80");
-        let (a, b) = (addr("172.17.0.2:1"), addr("172.17.0.3:1"));
-        let first = admit(&counts, a, listener, &limits).unwrap();
-        let _second = admit(&counts, a, listener, &limits).unwrap();
-        assert!(
-            admit(&counts, a, listener, &limits).is_none(),
-            "per-client cap"
-        );
-        let _third = admit(&counts, b, listener, &limits).unwrap();
-        assert!(
-            admit(&counts, b, listener, &limits).is_none(),
-            "listener cap"
-        );
+        let (a, b) = (address("172.17.0.2"), address("172.17.0.3"));
+        let first = admit(&counts, a, &limits).unwrap();
+        let _second = admit(&counts, a, &limits).unwrap();
+        assert!(admit(&counts, a, &limits).is_none(), "per-client cap");
+        let _third = admit(&counts, b, &limits).unwrap();
+        assert!(admit(&counts, b, &limits).is_none(), "listener cap");
         drop(first);
-        assert!(
-            admit(&counts, a, listener, &limits).is_some(),
-            "a slot came back"
-        );
+        assert!(admit(&counts, a, &limits).is_some(), "a slot came back");
         let c = counts.lock().unwrap();
         assert_eq!(c.total, 2, "the slot above was dropped at once");
     }
 
     #[test]
-    fn local_peers_are_capped_per_uid_once_known() {
+    fn a_local_uid_known_at_accept_is_capped_there() {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let limits = limits(10, 2);
-        let (listener, peer) = (addr("127.0.0.1:8169"), addr("127.0.0.1:40000"));
+        let (hostile, other) = (Some(Tenant::User(1001)), Some(Tenant::User(1000)));
+        let _held = [
+            admit(&counts, hostile, &limits).unwrap(),
+            admit(&counts, hostile, &limits).unwrap(),
+        ];
+        assert!(
+            admit(&counts, hostile, &limits).is_none(),
+            "uid cap at accept"
+        );
+        let mut others = admit(&counts, other, &limits).expect("another user gets in");
+        assert!(
+            others.settle(Tenant::User(1000), 2),
+            "the lookup agrees: no change"
+        );
+        assert_eq!(counts.lock().unwrap().per_client[&Tenant::User(1000)], 1);
+    }
+
+    #[test]
+    fn local_peers_whose_uid_comes_late_are_capped_once_it_is_known() {
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let limits = limits(10, 2);
         let (hostile, other) = (Tenant::User(1001), Tenant::User(1000));
         let mut held = Vec::new();
         for _ in 0..2 {
-            let mut slot = admit(&counts, peer, listener, &limits).unwrap();
+            let mut slot = admit(&counts, None, &limits).unwrap();
             assert!(slot.settle(hostile, 2));
             held.push(slot);
         }
-        // The shared address is not capped at accept: a third connection gets in, and only
-        // its uid's cap refuses it.
-        let mut third = admit(&counts, peer, listener, &limits).expect("no address cap");
+        // Not capped at accept: a third connection gets in, and only its uid's cap refuses it.
+        let mut third = admit(&counts, None, &limits).expect("no cap before the uid is known");
         assert!(!third.settle(hostile, 2), "uid cap");
         drop(third);
-        let mut others = admit(&counts, peer, listener, &limits).unwrap();
+        let mut others = admit(&counts, None, &limits).unwrap();
         assert!(
             others.settle(other, 2),
             "another user from the same address gets in"
@@ -487,20 +502,35 @@ mod tests {
     fn a_peer_from_elsewhere_found_to_be_local_moves_to_its_uid() {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let limits = limits(10, 1);
-        let listener = addr("169.254.169.254:80");
-        let peer = addr("10.0.0.5:1");
-        let mut slot = admit(&counts, peer, listener, &limits).unwrap();
+        let peer = address("10.0.0.5");
+        let mut slot = admit(&counts, peer, &limits).unwrap();
         assert!(
-            admit(&counts, peer, listener, &limits).is_none(),
+            admit(&counts, peer, &limits).is_none(),
             "address cap at accept"
         );
         assert!(slot.settle(Tenant::User(1000), 1));
         let c = counts.lock().unwrap();
-        assert_eq!(
-            c.per_client.get(&Tenant::Address(peer.ip())),
-            None,
-            "address released"
-        );
+        assert_eq!(c.per_client.get(&peer.unwrap()), None, "address released");
         assert_eq!(c.per_client[&Tenant::User(1000)], 1);
+    }
+
+    /// Only Linux names a socket's uid (see `identity`).
+    #[cfg(all(target_os = "linux", not(credvend_portable)))]
+    #[tokio::test]
+    async fn a_loopback_peers_uid_is_known_at_accept() {
+        let (client, server) = pair("127.0.0.1:0").await;
+        let identify = Identify::new(None);
+        let (peer, here) = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        assert_eq!(
+            early_tenant(&identify, peer, here),
+            Some(Tenant::User(nix::unistd::geteuid().as_raw())),
+            "sock_diag names this process's uid"
+        );
+        let elsewhere: SocketAddr = "172.17.0.2:1".parse().unwrap();
+        assert_eq!(
+            early_tenant(&identify, elsewhere, here),
+            address("172.17.0.2"),
+            "a peer from elsewhere is its address, with no lookup"
+        );
     }
 }

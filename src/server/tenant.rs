@@ -4,10 +4,10 @@
 //! Every process on this host reaches a loopback listener from 127.0.0.1, and one on a
 //! link-local listener of this host from that same local address, so a cap per address would
 //! be a cap per host: one local process holding its connections or spending its rate would
-//! shut every other local user out. Once the caller is known, a local process counts against
-//! its uid instead (the kernel's word, which no process can change for its sockets); anything
-//! else (containers on a bridge, hosts elsewhere, a local caller whose lookup failed) counts
-//! against its address.
+//! shut every other local user out. A local process counts against its uid instead (the
+//! kernel's word, which no process can change for its sockets: known at accept from sock_diag,
+//! and again from the caller lookup); anything else (containers on a bridge, hosts elsewhere,
+//! a local caller whose lookup failed) counts against its address.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -44,8 +44,8 @@ impl fmt::Display for Tenant {
 
 /// Whether `peer` is on this host as far as the accept loop can tell before any lookup: a
 /// loopback address, or the listener's own address (the source the kernel picks for a local
-/// process dialling a local address). Such peers skip the per-address cap at accept, since
-/// their address is shared by every local user; their uid's cap applies once it is known.
+/// process dialling a local address). Such peers are never held to the per-address cap,
+/// since their address is shared by every local user, but to their uid's.
 pub(crate) fn same_host(peer: SocketAddr, local: SocketAddr) -> bool {
     let ip = peer.ip().to_canonical();
     ip.is_loopback() || ip == local.ip().to_canonical()

@@ -40,6 +40,13 @@ impl Owners {
         }
     }
 
+    /// The uid behind the connection from `peer` to credvend's `local`, from sock_diag alone:
+    /// one netlink exchange that the kernel answers at once, with no `/proc` reads. `None`
+    /// when netlink is refused or the socket is not on this host.
+    pub(super) fn uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+        sock_diag::owner(peer, local).ok().map(|owner| owner.uid)
+    }
+
     /// The process behind the connection from `peer` to credvend's `local`, its user's name
     /// left for the caller to fill in. Blocks on netlink and `/proc` reads.
     pub(super) fn process(&self, peer: SocketAddr, local: SocketAddr) -> Result<Process, Miss> {
