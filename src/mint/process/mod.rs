@@ -3,7 +3,8 @@
 //!
 //! The command is split as botocore splits it ([`split`]) and run without a shell, with the
 //! daemon's environment (the injected [`Env`]), stdin from `/dev/null`, within
-//! `[aws] credential_process_timeout_seconds` (killed after it). Stdout is read up to 1 MiB and
+//! `[aws] credential_process_timeout_seconds` (killed after it, with the processes it started
+//! that are still its descendants: `tree`). Stdout is read up to 1 MiB and
 //! never logged; it is checked as botocore checks it (`document`). Stderr lines are logged
 //! once the program has ended, each with the secret and token it printed, and anything that
 //! looks like a key or token, replaced by `<redacted>`. Only the cache's fetch task (and
@@ -12,6 +13,7 @@
 mod document;
 mod error;
 pub mod split;
+mod tree;
 
 use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
@@ -121,7 +123,11 @@ pub async fn run(
         },
     };
     if result.is_err() {
-        // Killed at once on a timeout or a flood; a no-op for a program that has exited.
+        // Killed at once on a timeout or a flood, with what it started while it ran (`tree`);
+        // a no-op for a program that has exited.
+        if let (Ok(None), Some(pid)) = (child.try_wait(), child.id()) {
+            let _ = tokio::task::spawn_blocking(move || tree::kill_descendants(pid)).await;
+        }
         let _ = child.start_kill();
         let _ = child.wait().await;
     }

@@ -456,3 +456,51 @@ async fn a_failing_rerun_keeps_the_last_good_credentials_backs_off_and_is_logged
     );
     assert!(!leaks(&logged), "{logged}");
 }
+
+/// Whether `pid` has ended: gone, or a zombie nobody has reaped yet.
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[cfg(all(target_os = "linux", not(credvend_portable)))]
+#[tokio::test]
+async fn a_program_killed_at_the_timeout_takes_what_it_started_with_it() {
+    let dir = temp_dir("process-tree");
+    let pids = dir.join("pids");
+    // A helper in the background and one in the foreground, as a wrapper script runs them;
+    // the pids are written before the script blocks.
+    let path = script(
+        "tree",
+        &format!(
+            "sleep 300 &\necho $! > '{p}.tmp'\nsh -c 'echo $$ >> \"{p}.tmp\"; exec sleep 300' &\nwait_for=$!\n\
+             while [ $(wc -l < '{p}.tmp') -lt 2 ]; do :; done\nmv '{p}.tmp' '{p}'\nwait $wait_for",
+            p = pids.display()
+        ),
+    );
+    let err = run(
+        "p",
+        &path.display().to_string(),
+        &env(),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ProcessError::Timeout { .. }), "{err}");
+    let started: Vec<u32> = std::fs::read_to_string(&pids)
+        .expect("the script wrote its helpers' pids before the timeout")
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(started.len(), 2, "{started:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !started.iter().all(|&pid| ended(pid)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "helpers still running after the program was killed: {started:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
