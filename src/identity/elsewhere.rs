@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use super::local::{Miss, Process};
+use super::local::{Miss, Process, SocketOwner};
 
 /// Finds no one.
 #[derive(Debug)]
@@ -17,11 +17,16 @@ impl Owners {
         Self
     }
 
-    pub(super) fn uid(_peer: SocketAddr, _local: SocketAddr) -> Option<u32> {
+    pub(super) fn socket_owner(_peer: SocketAddr, _local: SocketAddr) -> Option<SocketOwner> {
         None
     }
 
-    pub(super) fn process(&self, _peer: SocketAddr, _local: SocketAddr) -> Result<Process, Miss> {
+    pub(super) fn process(
+        &self,
+        _peer: SocketAddr,
+        _local: SocketAddr,
+        _known: Option<SocketOwner>,
+    ) -> Result<Process, Miss> {
         Err(Miss::Unsupported)
     }
 }

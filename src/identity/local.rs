@@ -3,6 +3,15 @@
 
 use std::path::PathBuf;
 
+/// A client socket's owner as the kernel keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketOwner {
+    /// The uid that created the socket.
+    pub uid: u32,
+    /// Its inode, as `/proc/PID/fd/N` links name it (`socket:[INODE]`).
+    pub inode: u64,
+}
+
 /// A local process at the other end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Process {

@@ -39,7 +39,7 @@ use elsewhere::Owners;
 #[cfg(all(target_os = "linux", not(credvend_portable)))]
 use linux::Owners;
 use local::Miss;
-pub use local::{Place, Process};
+pub use local::{Place, Process, SocketOwner};
 
 /// Whether credvend can name the user behind a local connection on this platform; where it
 /// cannot, a per-user `allowed_users` list could not be kept, and the config refuses one.
@@ -144,20 +144,26 @@ impl Identify {
         }
     }
 
-    /// The uid behind a connection from a local `peer` to credvend's `local`, when the kernel
-    /// tells it in one netlink exchange (no `/proc` reads, no fallback): cheap enough for the
-    /// accept loop, which holds each local user to its connection cap before the full
+    /// The owner of a local `peer`'s socket to credvend's `local`, when the kernel tells it
+    /// in one netlink exchange (no `/proc` reads, no fallback): cheap enough for the accept
+    /// loop, which holds each local user to its connection cap before the full
     /// [`Identify::caller`] lookup is spent on a connection. `None` otherwise.
     #[must_use]
-    pub fn uid(&self, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-        Owners::uid(peer, local)
+    pub fn socket_owner(&self, peer: SocketAddr, local: SocketAddr) -> Option<SocketOwner> {
+        Owners::socket_owner(peer, local)
     }
 
-    /// The caller behind the connection from `peer` to credvend's `local`. Blocks on `/proc`
-    /// and netlink reads: run it off the async workers.
-    pub fn caller(&self, peer: SocketAddr, local: SocketAddr) -> Caller {
+    /// The caller behind the connection from `peer` to credvend's `local`, starting from
+    /// `known`, its socket's owner, when [`Identify::socket_owner`] already found it. Blocks
+    /// on `/proc` and netlink reads: run it off the async workers.
+    pub fn caller(
+        &self,
+        peer: SocketAddr,
+        local: SocketAddr,
+        known: Option<SocketOwner>,
+    ) -> Caller {
         let loopback = peer.ip().to_canonical().is_loopback();
-        match self.owners.process(peer, local) {
+        match self.owners.process(peer, local, known) {
             Ok(process) => Caller::Process(Process {
                 user: self.user(process.uid),
                 ..process

@@ -56,7 +56,7 @@ fn a_loopback_client_in_this_process_is_this_process_and_user() {
         let local = listener.local_addr().unwrap();
         let _client = TcpStream::connect(local).unwrap();
         let (_conn, peer) = listener.accept().unwrap();
-        let found = process(identify.caller(peer, local));
+        let found = process(identify.caller(peer, local, None));
         assert_eq!(found.uid, nix::unistd::getuid().as_raw());
         assert_eq!(found.pid, Some(std::process::id()), "{found:?}");
         assert_eq!(found.place.exe, Some(std::env::current_exe().unwrap()));
@@ -65,12 +65,39 @@ fn a_loopback_client_in_this_process_is_this_process_and_user() {
 }
 
 #[test]
+fn a_socket_owner_found_at_accept_is_where_the_lookup_starts() {
+    let identify = Identify::new(None);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = listener.local_addr().unwrap();
+    let _client = TcpStream::connect(local).unwrap();
+    let (_conn, peer) = listener.accept().unwrap();
+    let owner = identify
+        .socket_owner(peer, local)
+        .expect("sock_diag names the socket");
+    assert_eq!(owner.uid, nix::unistd::getuid().as_raw());
+    let found = process(identify.caller(peer, local, Some(owner)));
+    assert_eq!(
+        (found.uid, found.pid),
+        (owner.uid, Some(std::process::id()))
+    );
+    // The lookup asks the kernel no second time: an owner it was handed is taken as it is.
+    let handed = SocketOwner {
+        uid: owner.uid + 1,
+        ..owner
+    };
+    assert_eq!(
+        process(identify.caller(peer, local, Some(handed))).uid,
+        owner.uid + 1
+    );
+}
+
+#[test]
 fn another_process_is_found_with_its_pid_executable_user_and_unit() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let local = listener.local_addr().unwrap();
     let (mut child, uid) = bash_client(local.port());
     let (conn, peer) = accept_within(&listener);
-    let found = process(Identify::new(None).caller(peer, local));
+    let found = process(Identify::new(None).caller(peer, local, None));
     assert_eq!(found.uid, uid);
     assert_eq!(found.pid, Some(child.id()), "bash execs nothing else");
     assert!(
@@ -88,7 +115,7 @@ fn another_process_is_found_with_its_pid_executable_user_and_unit() {
     // The same unit (or none) as this test process: it is our child.
     let _own = TcpStream::connect(local).unwrap();
     let (_own_conn, own_peer) = accept_within(&listener);
-    let ours = process(Identify::new(None).caller(own_peer, local));
+    let ours = process(Identify::new(None).caller(own_peer, local, None));
     assert_eq!(ours.pid, Some(std::process::id()));
     assert_eq!(found.place.unit, ours.place.unit);
     drop(conn);
@@ -100,17 +127,20 @@ fn a_peer_with_no_socket_here_is_remote_unless_it_is_loopback() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let local = listener.local_addr().unwrap();
     let identify = Identify::new(None);
-    let gone = identify.caller("127.0.0.1:1".parse().unwrap(), local);
+    let gone = identify.caller("127.0.0.1:1".parse().unwrap(), local, None);
     assert_eq!(gone, Caller::Unknown("the client's socket is gone".into()));
     assert_eq!(gone.uid(), None);
-    let remote = identify.caller("192.0.2.7:40000".parse().unwrap(), local);
+    let remote = identify.caller("192.0.2.7:40000".parse().unwrap(), local, None);
     assert_eq!(remote, Caller::Remote(None));
     assert_eq!(
         remote.reason().as_deref(),
         Some("not a process on this host")
     );
-    let asked = Identify::new(Some(Path::new("/nonexistent/docker.sock")))
-        .caller("192.0.2.7:40000".parse().unwrap(), local);
+    let asked = Identify::new(Some(Path::new("/nonexistent/docker.sock"))).caller(
+        "192.0.2.7:40000".parse().unwrap(),
+        local,
+        None,
+    );
     let why = asked.reason().unwrap();
     assert!(
         why.starts_with("not a process on this host; cannot ask the Docker engine at "),
@@ -126,7 +156,7 @@ fn a_process_hidden_from_the_daemon_has_its_uid_and_says_why_no_pid() {
     let local = listener.local_addr().unwrap();
     let _client = TcpStream::connect(local).unwrap();
     let (_conn, peer) = listener.accept().unwrap();
-    let found = process(Identify::under(&empty).caller(peer, local));
+    let found = process(Identify::under(&empty).caller(peer, local, None));
     assert_eq!(found.uid, nix::unistd::getuid().as_raw());
     assert_eq!(found.pid, None);
     assert_eq!(
@@ -157,7 +187,7 @@ fn lookup_cost_with_500_processes() {
         let start = tokio::time::Instant::now();
         for _ in 0..rounds {
             // Fresh each round, so no round is helped by the recent-holder list.
-            let found = process(Identify::new(None).caller(peer, local));
+            let found = process(Identify::new(None).caller(peer, local, None));
             assert!(found.pid.is_some(), "{found:?}");
         }
         println!(

@@ -42,7 +42,7 @@ use super::limit::RateLimiter;
 use super::routers::Endpoint;
 use super::tenant::{self, Tenant};
 use crate::config::ServerSettings;
-use crate::identity::{Caller, Identify};
+use crate::identity::{Caller, Identify, SocketOwner};
 
 /// How long the loop pauses after an accept error (EMFILE: a busy loop would not help).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -217,7 +217,8 @@ pub async fn serve(
             },
         };
         let here = stream.local_addr().unwrap_or(local);
-        let Some(mut slot) = admit(&counts, early_tenant(&identify, peer, here), &limits) else {
+        let (tenant, owner) = early_tenant(&identify, peer, here);
+        let Some(mut slot) = admit(&counts, tenant, &limits) else {
             refuse(
                 &stream,
                 &endpoint,
@@ -231,7 +232,7 @@ pub async fn serve(
         let (endpoint, limiter, http) = (endpoint.clone(), limiter.clone(), http.clone());
         let (mut closing, shed) = (closing.clone(), shed.clone());
         connections.spawn(async move {
-            let caller = caller(&endpoint, &stream, peer).await;
+            let caller = caller(&endpoint, &stream, peer, owner).await;
             let tenant = Tenant::of(peer, &caller);
             if !slot.settle(tenant, per_client) {
                 refuse(
@@ -277,14 +278,20 @@ pub async fn serve(
     Ok(())
 }
 
-/// Who is behind `stream`, looked up on a blocking thread (it reads `/proc`).
-async fn caller(endpoint: &Endpoint, stream: &TcpStream, peer: SocketAddr) -> Caller {
+/// Who is behind `stream` (whose socket owner is `owner` when the accept loop found it), looked
+/// up on a blocking thread (it reads `/proc`).
+async fn caller(
+    endpoint: &Endpoint,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    owner: Option<SocketOwner>,
+) -> Caller {
     let local = match stream.local_addr() {
         Ok(local) => local,
         Err(e) => return Caller::Unknown(format!("no local address: {e}")),
     };
     let identify = endpoint.identify();
-    tokio::task::spawn_blocking(move || identify.caller(peer, local))
+    tokio::task::spawn_blocking(move || identify.caller(peer, local, owner))
         .await
         .unwrap_or_else(|e| Caller::Unknown(format!("lookup failed: {e}")))
 }
@@ -308,12 +315,18 @@ fn refuse(
 /// Whom a new connection from `peer` to credvend's `here` counts against before its caller
 /// lookup: the address of a peer from elsewhere; the uid of one on this host when the kernel
 /// tells it at once (one netlink exchange, so a local flood is shed here, before any `/proc`
-/// scan); else no one yet, and the uid's cap applies once the lookup ends.
-fn early_tenant(identify: &Identify, peer: SocketAddr, here: SocketAddr) -> Option<Tenant> {
+/// scan); else no one yet, and the uid's cap applies once the lookup ends. With it, the
+/// socket's owner when found, which the lookup then starts from.
+fn early_tenant(
+    identify: &Identify,
+    peer: SocketAddr,
+    here: SocketAddr,
+) -> (Option<Tenant>, Option<SocketOwner>) {
     if !tenant::same_host(peer, here) {
-        return Some(Tenant::Address(peer.ip().to_canonical()));
+        return (Some(Tenant::Address(peer.ip().to_canonical())), None);
     }
-    identify.uid(peer, here).map(Tenant::User)
+    let owner = identify.socket_owner(peer, here);
+    (owner.map(|o| Tenant::User(o.uid)), owner)
 }
 
 /// Takes a connection slot counted against `tenant` (when known yet), or `None` when a limit
@@ -521,15 +534,17 @@ mod tests {
         let (client, server) = pair("127.0.0.1:0").await;
         let identify = Identify::new(None);
         let (peer, here) = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        let (tenant, owner) = early_tenant(&identify, peer, here);
         assert_eq!(
-            early_tenant(&identify, peer, here),
+            tenant,
             Some(Tenant::User(nix::unistd::geteuid().as_raw())),
             "sock_diag names this process's uid"
         );
+        assert!(owner.is_some_and(|o| o.inode != 0), "{owner:?}");
         let elsewhere: SocketAddr = "172.17.0.2:1".parse().unwrap();
         assert_eq!(
             early_tenant(&identify, elsewhere, here),
-            address("172.17.0.2"),
+            (address("172.17.0.2"), None),
             "a peer from elsewhere is its address, with no lookup"
         );
     }

@@ -43,8 +43,8 @@ impl fmt::Display for Tenant {
 }
 
 /// Whether `peer` is on this host as far as the accept loop can tell before any lookup: a
-/// loopback address, or the listener's own address (the source the kernel picks for a local
-/// process dialling a local address). Such peers are never held to the per-address cap,
+/// loopback address, or `local`, the address it connected to (the source the kernel picks for
+/// a local process dialling a local address). Such peers are never held to the per-address cap,
 /// since their address is shared by every local user, but to their uid's.
 pub(crate) fn same_host(peer: SocketAddr, local: SocketAddr) -> bool {
     let ip = peer.ip().to_canonical();

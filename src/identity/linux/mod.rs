@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::local::{Miss, Place, Process};
+use super::local::{Miss, Place, Process, SocketOwner};
 
 /// How long the pid search may take for one connection before it gives up (the uid, which
 /// policy needs, is known before it starts).
@@ -40,17 +40,24 @@ impl Owners {
         }
     }
 
-    /// The uid behind the connection from `peer` to credvend's `local`, from sock_diag alone:
-    /// one netlink exchange that the kernel answers at once, with no `/proc` reads. `None`
-    /// when netlink is refused or the socket is not on this host.
-    pub(super) fn uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-        sock_diag::owner(peer, local).ok().map(|owner| owner.uid)
+    /// The owner of the socket from `peer` to credvend's `local`, from sock_diag alone: one
+    /// netlink exchange that the kernel answers at once, with no `/proc` reads. `None` when
+    /// netlink is refused or the socket is not on this host.
+    pub(super) fn socket_owner(peer: SocketAddr, local: SocketAddr) -> Option<SocketOwner> {
+        sock_diag::owner(peer, local).ok()
     }
 
-    /// The process behind the connection from `peer` to credvend's `local`, its user's name
-    /// left for the caller to fill in. Blocks on netlink and `/proc` reads.
-    pub(super) fn process(&self, peer: SocketAddr, local: SocketAddr) -> Result<Process, Miss> {
-        let owner = match sock_diag::owner(peer, local) {
+    /// The process behind the connection from `peer` to credvend's `local` (whose socket
+    /// owner is `known` when it was found already), its user's name left for the caller to
+    /// fill in. Blocks on netlink and `/proc` reads.
+    pub(super) fn process(
+        &self,
+        peer: SocketAddr,
+        local: SocketAddr,
+        known: Option<SocketOwner>,
+    ) -> Result<Process, Miss> {
+        let found = known.map_or_else(|| sock_diag::owner(peer, local), Ok);
+        let owner = match found {
             Ok(owner) => owner,
             Err(sock_diag::DiagError::NotFound) => return Err(Miss::NoSocket),
             Err(e) => match table::owner(&self.proc_root, peer, local) {

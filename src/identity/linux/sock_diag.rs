@@ -18,6 +18,8 @@ use nix::sys::socket::{
 };
 use nix::sys::time::TimeVal;
 
+use crate::identity::local::SocketOwner;
+
 /// `SOCK_DIAG_BY_FAMILY`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// `NLMSG_ERROR`.
@@ -35,15 +37,6 @@ const UID_AT: usize = HEADER_LEN + 64;
 const INODE_AT: usize = HEADER_LEN + 68;
 /// The kernel answers at once; this only bounds a kernel that does not.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// A socket's owner as the kernel keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct SocketOwner {
-    /// The uid that created the socket.
-    pub uid: u32,
-    /// Its inode, as `/proc/PID/fd/N` links name it (`socket:[INODE]`).
-    pub inode: u64,
-}
 
 /// Why sock_diag gave no owner.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use super::sock_diag::SocketOwner;
+use crate::identity::local::SocketOwner;
 
 /// Why the table gave no owner.
 #[derive(Debug, thiserror::Error)]
