@@ -104,8 +104,8 @@ impl Counts {
 }
 
 /// A slot in [`Counts`], given back when the connection ends: counted in the total from
-/// accept, and against its tenant from accept (peers from elsewhere) or from
-/// [`Slot::settle`] (peers on this host).
+/// accept, and against its tenant by [`Slot::settle`], at accept when the tenant is known then
+/// and again once the caller lookup ends.
 #[derive(Debug)]
 struct Slot {
     counts: Arc<Mutex<Counts>>,
@@ -332,23 +332,22 @@ fn early_tenant(
 /// Takes a connection slot counted against `tenant` (when known yet), or `None` when a limit
 /// is reached.
 fn admit(counts: &Arc<Mutex<Counts>>, tenant: Option<Tenant>, limits: &Limits) -> Option<Slot> {
-    let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
-    if c.total >= limits.max_connections {
-        return None;
+    let mut slot = {
+        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+        if c.total >= limits.max_connections {
+            return None;
+        }
+        c.total += 1;
+        Slot {
+            counts: counts.clone(),
+            tenant: None,
+        }
+    };
+    // A refused slot gives its place in the total back as it drops.
+    match tenant {
+        Some(tenant) if !slot.settle(tenant, limits.max_connections_per_client) => None,
+        _ => Some(slot),
     }
-    if let Some(tenant) = tenant
-        && c.per_client.get(&tenant).copied().unwrap_or(0) >= limits.max_connections_per_client
-    {
-        return None;
-    }
-    c.total += 1;
-    if let Some(tenant) = tenant {
-        *c.per_client.entry(tenant).or_insert(0) += 1;
-    }
-    Some(Slot {
-        counts: counts.clone(),
-        tenant,
-    })
 }
 
 /// Socket options of an accepted connection: no Nagle delay (responses are small and Go gives

@@ -1,7 +1,8 @@
 //! A misbehaving or hostile local process against the real daemon, each case bounded and on
 //! loopback: connections that never finish a header, more connections than the caps, huge
 //! unfinished headers, a client over the rate limit, one local user at its caps beside
-//! another, peers outside `allowed_networks` on a loopback listener, foreign absolute-form targets, and the log volume of plain load.
+//! another, peers outside `allowed_networks` on a loopback listener, foreign absolute-form
+//! targets, and the log volume of plain load.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
